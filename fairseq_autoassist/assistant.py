@@ -1,0 +1,272 @@
+"""The Assistant: a light logistic regression that learns online which sentence pairs the Boss (the
+NMT model) still finds hard (Zhang, Yu & Dhillon, "AutoAssist", NeurIPS 2019, Sec. 3).
+
+Model (the paper's NMT Assistant, as in the reference implementation)::
+
+    P(hard | x, y) = sigmoid(b + c_x * |x| / mean|x| + c_y * |y| / mean|y|
+                             + sum_t W_x[t] * f_x(t) + sum_t U_y[t] * f_y(t))
+
+with bag-of-words features ``f(t) = count(t) / len`` or TF-IDF features
+``f(t) = count(t) / len * idf(t)`` over the fairseq dictionaries. A pair is labelled hard (1) when
+its label-smoothed training loss per target token is above the running mean loss (``--assistant-mean``:
+``ema``, an EMA of the Boss's batch means throughout, by default; or ``prev-epoch``, the reference
+implementation's EMA during the warm-up epochs, then the mean of the previous epoch). One online
+step per Boss batch on the losses the Boss has just computed: SGD on the L2-regularised logistic
+loss with AdaGrad's per-coordinate step sizes, so that rare tokens learn too. ``confidence`` is an
+EMA (0.95) of the Assistant's accuracy on each batch before it learns from it, starting at 0.
+
+Features are computed from token ids on the fly (gather + segment sums), never stored per pair.
+"""
+
+import math
+import threading
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+CONFIDENCE_DECAY = 0.95  # paper: confidence = EMA of the Assistant's training accuracy
+PLAN_CHUNK = 1 << 16  # pairs scored at once while planning
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def roc_auc(scores, labels):
+    """Area under the ROC curve (Mann-Whitney U), NaN when only one class is present."""
+    labels = np.asarray(labels, dtype=bool)
+    npos = int(labels.sum())
+    nneg = len(labels) - npos
+    if npos == 0 or nneg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - npos * (npos + 1) / 2.0) / (npos * nneg))
+
+
+def document_frequency(table, vocab_size):
+    """Number of sentences of *table* that contain each token id."""
+    df = np.zeros(vocab_size, dtype=np.int64)
+    for lo in range(0, len(table), PLAN_CHUNK):
+        ids = np.arange(lo, min(lo + PLAN_CHUNK, len(table)))
+        tok, seg = table.gather(ids)
+        keys = np.unique(seg * vocab_size + tok)
+        df += np.bincount(keys % vocab_size, minlength=vocab_size)
+    return df
+
+
+class Assistant:
+    """Online logistic regression over sparse source/target features.
+
+    Thread-safe: :meth:`learn` runs on a background thread while the Boss trains, :meth:`keep_prob`
+    on the main thread when an epoch is planned.
+    """
+
+    def __init__(self, tables, src_vocab, tgt_vocab, features="tfidf", lr=0.5, l2=1e-4,
+                 warmup_epochs=1, mean="ema", mean_decay=0.9):
+        self.features = features
+        self.mean = mean
+        self.mean_decay = mean_decay
+        self.lr = lr
+        self.l2 = l2
+        self.warmup_epochs = warmup_epochs
+        self.mean_len = (max(float(tables.src.sizes.mean()), 1.0),
+                         max(float(tables.tgt.sizes.mean()), 1.0))
+        if features == "tfidf":
+            n = len(tables)
+            self.idf = tuple(
+                np.log((1.0 + n) / (1.0 + document_frequency(t, v))) + 1.0
+                for t, v in ((tables.src, src_vocab), (tables.tgt, tgt_vocab))
+            )
+        else:
+            self.idf = (None, None)
+        self.w = (np.zeros(src_vocab), np.zeros(tgt_vocab))
+        self.bias = 0.0
+        self.c_len = [0.0, 0.0]
+        self._g2 = (np.zeros(src_vocab), np.zeros(tgt_vocab))  # AdaGrad accumulators
+        self._g2_scalar = {"bias": 0.0, 0: 0.0, 1: 0.0}
+        self.confidence = 0.0
+        self.loss_mean = float("nan")  # threshold between easy (0) and hard (1)
+        self.prev_epoch_mean = float("nan")
+        self.updates = 0
+        self.epoch = 0
+        self._lock = threading.Lock()
+        self._new_epoch_stats(len(tables))
+
+    # ---------------------------------------------------------------- features
+    def _side(self, k, table, ids):
+        """Per-token feature values of side *k* (0 source, 1 target) for pairs *ids*."""
+        tok, seg = table.gather(ids)
+        lengths = table.sizes[ids]
+        val = 1.0 / lengths[seg]
+        if self.idf[k] is not None:
+            val = val * self.idf[k][tok]
+        return tok, seg, val, lengths / self.mean_len[k]
+
+    def _logits(self, tables, ids):
+        sides = [self._side(k, t, ids) for k, t in enumerate((tables.src, tables.tgt))]
+        z = np.full(len(ids), self.bias)
+        for k, (tok, seg, val, rel_len) in enumerate(sides):
+            z += np.bincount(seg, weights=self.w[k][tok] * val, minlength=len(ids))
+            z += self.c_len[k] * rel_len
+        return z, sides
+
+    # ---------------------------------------------------------------- planning
+    def keep_prob(self, tables, ids):
+        """The Assistant's probability that each pair in *ids* is hard (worth training on)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.empty(len(ids))
+        with self._lock:
+            for lo in range(0, len(ids), PLAN_CHUNK):
+                z, _ = self._logits(tables, ids[lo:lo + PLAN_CHUNK])
+                out[lo:lo + PLAN_CHUNK] = _sigmoid(z)
+        return out
+
+    # ---------------------------------------------------------------- learning
+    def _new_epoch_stats(self, n_pairs):
+        self.epoch_loss_sum = 0.0
+        self.epoch_count = 0
+        self.epoch_correct = 0
+        self._seen = np.zeros(n_pairs, dtype=bool)
+        self._scores = []
+        self._labels = []
+
+    def begin_epoch(self, epoch, n_pairs):
+        """Close the epoch being collected and start *epoch* (idempotent for the same epoch)."""
+        with self._lock:
+            if epoch == self.epoch:
+                return
+            if self.epoch_count > 0:
+                self.prev_epoch_mean = self.epoch_loss_sum / self.epoch_count
+                if self.mean == "prev-epoch" and epoch > self.warmup_epochs:
+                    self.loss_mean = self.prev_epoch_mean
+            self.epoch = epoch
+            self._new_epoch_stats(n_pairs)
+
+    def _mean_is_ema(self):
+        return (self.mean == "ema" or self.epoch <= self.warmup_epochs
+                or math.isnan(self.prev_epoch_mean))
+
+    def learn(self, tables, ids, losses, ntokens):
+        """One online step on the Boss's per-sentence summed losses of pairs *ids*.
+
+        Non-finite losses and pairs already seen in this epoch (a retried step) are ignored.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        losses = np.asarray(losses, dtype=np.float64)
+        ntokens = np.asarray(ntokens, dtype=np.float64)
+        with self._lock:
+            if len(self._seen) != len(tables):
+                self._seen = np.zeros(len(tables), dtype=bool)
+            ok = np.isfinite(losses) & (ntokens > 0) & ~self._seen[ids]
+            ok &= _first_occurrence(ids)
+            ids, per_tok = ids[ok], losses[ok] / ntokens[ok]
+            n = len(ids)
+            if n == 0:
+                return
+            self._seen[ids] = True
+            if self._mean_is_ema():
+                m = float(per_tok.mean())
+                self.loss_mean = m if math.isnan(self.loss_mean) else (
+                    self.mean_decay * self.loss_mean + (1.0 - self.mean_decay) * m)
+            label = per_tok > self.loss_mean
+            z, sides = self._logits(tables, ids)
+            p = _sigmoid(z)
+            correct = int(((p > 0.5) == label).sum())
+            self.confidence = CONFIDENCE_DECAY * self.confidence + (1 - CONFIDENCE_DECAY) * correct / n
+            self._scores.append(p.astype(np.float32))
+            self._labels.append(label)
+            self.epoch_correct += correct
+            self.epoch_loss_sum += float(per_tok.sum())
+            self.epoch_count += n
+            # AdaGrad step (per-coordinate SGD step sizes: rare tokens learn as fast as common
+            # ones) on the summed logistic loss + l2/2 * ||weights||^2 (bias unregularised)
+            g = p - label
+            self._step("bias", float(g.sum()))
+            for k, (tok, seg, val, rel_len) in enumerate(sides):
+                w = self.w[k]
+                grad = np.bincount(tok, weights=g[seg] * val, minlength=len(w))
+                grad += self.l2 * w
+                g2 = self._g2[k]
+                g2 += grad * grad
+                w -= self.lr * grad / (np.sqrt(g2) + 1e-12)
+                self._step(k, float(g @ rel_len) + self.l2 * self.c_len[k])
+            self.updates += 1
+
+    def _step(self, key, grad):
+        """AdaGrad step of a scalar parameter: the bias (key "bias") or a length weight (0, 1)."""
+        self._g2_scalar[key] += grad * grad
+        delta = self.lr * grad / (math.sqrt(self._g2_scalar[key]) + 1e-12)
+        if key == "bias":
+            self.bias -= delta
+        else:
+            self.c_len[key] -= delta
+
+    # ---------------------------------------------------------------- reporting
+    def epoch_stats(self):
+        """Accuracy and AUC of the Assistant's predictions (made before each update) this epoch."""
+        with self._lock:
+            n = self.epoch_count
+            scores = np.concatenate(self._scores) if self._scores else np.zeros(0)
+            labels = np.concatenate(self._labels) if self._labels else np.zeros(0, dtype=bool)
+            return {
+                "assistant_acc": self.epoch_correct / n if n else float("nan"),
+                "assistant_auc": roc_auc(scores, labels),
+                "assistant_pos_rate": float(labels.mean()) if n else float("nan"),
+                "assistant_conf": float(self.confidence),
+                "assistant_loss_mean": float(self.loss_mean),
+            }
+
+    # ---------------------------------------------------------------- checkpoint
+    def state_dict(self):
+        """Torch tensors and Python floats only (loadable with ``torch.load(weights_only=True)``)."""
+        with self._lock:
+            return {
+                "w_src": torch.from_numpy(self.w[0].copy()),
+                "w_tgt": torch.from_numpy(self.w[1].copy()),
+                "bias": float(self.bias),
+                "c_len": [float(c) for c in self.c_len],
+                "g2_src": torch.from_numpy(self._g2[0].copy()),
+                "g2_tgt": torch.from_numpy(self._g2[1].copy()),
+                "g2_bias": float(self._g2_scalar["bias"]),
+                "g2_len": [float(self._g2_scalar[0]), float(self._g2_scalar[1])],
+                "confidence": float(self.confidence),
+                "loss_mean": float(self.loss_mean),
+                "prev_epoch_mean": float(self.prev_epoch_mean),
+                "updates": int(self.updates),
+                "epoch": int(self.epoch),
+                "epoch_loss_sum": float(self.epoch_loss_sum),
+                "epoch_count": int(self.epoch_count),
+                "epoch_correct": int(self.epoch_correct),
+                "seen": torch.from_numpy(self._seen.copy()),
+                "scores": torch.from_numpy(np.concatenate(self._scores or [np.zeros(0, np.float32)])),
+                "labels": torch.from_numpy(np.concatenate(self._labels or [np.zeros(0, bool)])),
+            }
+
+    def load_state_dict(self, state):
+        with self._lock:
+            self.w = (state["w_src"].numpy().astype(np.float64).copy(),
+                      state["w_tgt"].numpy().astype(np.float64).copy())
+            self.bias = float(state["bias"])
+            self.c_len = [float(c) for c in state["c_len"]]
+            self._g2 = (state["g2_src"].numpy().copy(), state["g2_tgt"].numpy().copy())
+            self._g2_scalar = {"bias": float(state["g2_bias"]), 0: float(state["g2_len"][0]),
+                               1: float(state["g2_len"][1])}
+            self.confidence = float(state["confidence"])
+            self.loss_mean = float(state["loss_mean"])
+            self.prev_epoch_mean = float(state["prev_epoch_mean"])
+            self.updates = int(state["updates"])
+            self.epoch = int(state["epoch"])
+            self.epoch_loss_sum = float(state["epoch_loss_sum"])
+            self.epoch_count = int(state["epoch_count"])
+            self.epoch_correct = int(state["epoch_correct"])
+            self._seen = state["seen"].numpy().copy()
+            self._scores = [state["scores"].numpy().copy()]
+            self._labels = [state["labels"].numpy().copy()]
+
+
+def _first_occurrence(ids):
+    """Mask that is True at the first occurrence of each id in *ids*."""
+    first = np.zeros(len(ids), dtype=bool)
+    first[np.unique(ids, return_index=True)[1]] = True
+    return first

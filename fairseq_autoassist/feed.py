@@ -1,0 +1,61 @@
+"""Asynchronous hand-over of the Boss's per-sentence losses to the Assistant (paper Sec. 3.3: Boss
+and Assistant run concurrently, the Boss never waits).
+
+The Boss's step only enqueues: on a GPU the ids, losses and token counts are packed into one
+tensor, copied without blocking into pinned host memory, and a CUDA event is recorded; the
+background thread waits on that event, never the Boss. :meth:`LossFeed.drain` is called at each
+plan point (epoch boundary, checkpoint), so the Assistant's state depends only on the data and the
+seed, not on timing. An exception on the background thread is raised in the Boss's thread at its
+next hand-over or drain; nothing hangs.
+"""
+
+import queue
+import threading
+
+import torch
+
+
+class LossFeed:
+    def __init__(self, assistant):
+        self.assistant = assistant
+        self._queue = queue.Queue()
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name="autoassist-feed", daemon=True)
+        self._thread.start()
+
+    def put(self, tables, ids, losses, ntokens):
+        """Queue one batch: *ids*, per-sentence summed *losses* and target token counts."""
+        self._raise_error()
+        packed = torch.stack([ids.to(torch.float64), losses.detach().to(torch.float64),
+                              ntokens.to(torch.float64)])
+        event = None
+        if packed.is_cuda:
+            host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+            host.copy_(packed, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            packed = host
+        self._queue.put((tables, packed, event))
+
+    def drain(self):
+        """Wait until every queued batch has been learned from."""
+        self._queue.join()
+        self._raise_error()
+
+    def _raise_error(self):
+        if self._error is not None:
+            raise RuntimeError("AutoAssist: the Assistant's background update failed") from self._error
+
+    def _run(self):
+        while True:
+            tables, packed, event = self._queue.get()
+            try:
+                if self._error is None:
+                    if event is not None:
+                        event.synchronize()
+                    ids, losses, ntokens = packed.numpy()
+                    self.assistant.learn(tables, ids.astype("int64"), losses, ntokens)
+            except BaseException as e:  # handed to the Boss's thread by _raise_error
+                self._error = e
+            finally:
+                self._queue.task_done()

@@ -1,0 +1,170 @@
+"""Task ``autoassist_translation``: fairseq's translation task whose training batches come from
+AutoAssist's shrinking batch generator (Zhang, Yu & Dhillon, NeurIPS 2019).
+
+Data flows in one loop: the task plans an epoch (``sampler``), the Boss trains on its batches, the
+criterion yields per-sentence losses, ``train_step`` hands them to the Assistant (``feed``), whose
+state shapes the next plan. Inference (fairseq-generate, fairseq-interactive) is exactly
+``translation``'s; the Assistant is only built when fairseq-train asks for the training split.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from fairseq.data import iterators
+from fairseq.dataclass import ChoiceEnum
+from fairseq.tasks import register_task
+from fairseq.tasks.translation import TranslationConfig, TranslationTask
+
+from .assistant import Assistant
+from .feed import LossFeed
+from .sampler import AutoAssistEpochBatchIterator, Batcher, EpochPlanner
+from .tokens import PairTables
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AutoAssistTranslationConfig(TranslationConfig):
+    assistant_off: bool = field(
+        default=False,
+        metadata={"help": "train on every pair, exactly like --task translation (the baseline)"},
+    )
+    assistant_base_prob: float = field(
+        default=0.5,
+        metadata={"help": "after warm-up a pair is kept with probability at least "
+                          "max(base_prob, 1 - confidence), otherwise as the Assistant predicts"},
+    )
+    assistant_warmup_epochs: int = field(
+        default=1,
+        metadata={"help": "epochs that train on every pair while the Assistant learns"},
+    )
+    assistant_features: ChoiceEnum(["bow", "tfidf"]) = field(
+        default="tfidf",
+        metadata={"help": "Assistant features of source and target: bag of words or TF-IDF"},
+    )
+    assistant_mean: ChoiceEnum(["ema", "prev-epoch"]) = field(
+        default="ema",
+        metadata={"help": "the running mean loss per target token that splits easy (0) from hard "
+                          "(1) pairs: ema = EMA of the Boss's batch means throughout training; "
+                          "prev-epoch = EMA during warm-up, then the previous epoch's mean"},
+    )
+    assistant_mean_decay: float = field(
+        default=0.9,
+        metadata={"help": "decay per Boss step of the EMA of the mean loss"},
+    )
+    assistant_lr: float = field(
+        default=0.5,
+        metadata={"help": "learning rate of the Assistant's online AdaGrad (per-token step sizes)"},
+    )
+    assistant_l2: float = field(
+        default=1e-4,
+        metadata={"help": "L2 regularisation of the Assistant's weights"},
+    )
+
+
+@register_task("autoassist_translation", dataclass=AutoAssistTranslationConfig)
+class AutoAssistTranslationTask(TranslationTask):
+    """Translation with an Assistant that decides which pairs the Boss trains on."""
+
+    cfg: AutoAssistTranslationConfig
+
+    def __init__(self, cfg: AutoAssistTranslationConfig, src_dict, tgt_dict):
+        _check_config(cfg)
+        super().__init__(cfg, src_dict, tgt_dict)
+        self.training = False  # set once fairseq-train builds a criterion
+        self.assistant = None
+        self.feed = None
+        self.tables = None
+
+    def build_criterion(self, cfg, from_checkpoint=False):
+        criterion = super().build_criterion(cfg, from_checkpoint)
+        if not self.cfg.assistant_off and not getattr(criterion, "gives_sentence_losses", False):
+            raise ValueError(
+                f"--task autoassist_translation needs per-sentence losses from its criterion, which "
+                f"{type(criterion).__name__} does not give: use --criterion "
+                f"autoassist_label_smoothed_cross_entropy, or --assistant-off for the baseline"
+            )
+        self.training = True
+        return criterion
+
+    def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
+                           ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1,
+                           num_shards=1, shard_id=0, num_workers=0, epoch=1, data_buffer_size=0,
+                           disable_iterator_cache=False, skip_remainder_batch=False,
+                           grouped_shuffling=False, update_epoch_batch_itr=False):
+        """fairseq's iterator, with batches that never drop a pair; for the training split an
+        iterator that plans every epoch with the Assistant."""
+        reuse = (not disable_iterator_cache and not update_epoch_batch_itr
+                 and self.can_reuse_epoch_itr(dataset))
+        if reuse and dataset in self.dataset_to_epoch_iter:
+            return self.dataset_to_epoch_iter[dataset]
+        dataset.set_epoch(epoch)
+        batcher = Batcher(self, dataset, max_tokens, max_sentences, max_positions,
+                          ignore_invalid_inputs, required_batch_size_multiple, seed)
+        common = dict(
+            dataset=dataset, collate_fn=dataset.collater, seed=seed, num_shards=num_shards,
+            shard_id=shard_id, num_workers=num_workers, epoch=epoch, buffer_size=data_buffer_size,
+            skip_remainder_batch=skip_remainder_batch, grouped_shuffling=grouped_shuffling,
+            reuse_dataloader=getattr(self.cfg, "reuse_dataloader", True),
+            persistent_workers=getattr(self.cfg, "persistent_workers", True),
+        )
+        if self._plans(dataset):
+            itr = AutoAssistEpochBatchIterator(self._planner(dataset, batcher, seed), **common)
+        else:
+            itr = iterators.EpochBatchIterator(batch_sampler=batcher(dataset, epoch), **common)
+        if reuse:
+            self.dataset_to_epoch_iter[dataset] = itr
+        return itr
+
+    def _plans(self, dataset):
+        return (self.training and not self.cfg.assistant_off
+                and dataset is self.datasets.get(self.cfg.train_subset))
+
+    def _planner(self, dataset, batcher, seed):
+        self.tables = PairTables(dataset)
+        if self.assistant is None:
+            self.assistant = Assistant(
+                self.tables, len(self.src_dict), len(self.tgt_dict),
+                features=self.cfg.assistant_features, lr=self.cfg.assistant_lr,
+                l2=self.cfg.assistant_l2, warmup_epochs=self.cfg.assistant_warmup_epochs,
+                mean=self.cfg.assistant_mean, mean_decay=self.cfg.assistant_mean_decay,
+            )
+            self.feed = LossFeed(self.assistant)
+            logger.info(
+                "AutoAssist: Assistant on %s features, lr %g, l2 %g; base_prob %g, %d warm-up epoch(s)",
+                self.cfg.assistant_features, self.cfg.assistant_lr, self.cfg.assistant_l2,
+                self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs,
+            )
+        return EpochPlanner(batcher, self.tables, self.assistant, self.feed,
+                            self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs, seed)
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
+                   **kwargs):
+        out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
+                                 **kwargs)
+        if self.feed is not None:
+            per_sentence = criterion.pop_sentence_losses()
+            if per_sentence is not None and not ignore_grad:
+                self.feed.put(self.tables, sample["id"], *per_sentence)
+        return out
+
+
+def _check_config(cfg):
+    """Reject option values that make no sense, naming the flag."""
+    problems = []
+    if not 0.0 <= cfg.assistant_base_prob <= 1.0:
+        problems.append(f"--assistant-base-prob must be in [0, 1], got {cfg.assistant_base_prob}")
+    if cfg.assistant_warmup_epochs < 0:
+        problems.append(f"--assistant-warmup-epochs must be >= 0, got {cfg.assistant_warmup_epochs}")
+    if not cfg.assistant_lr > 0:
+        problems.append(f"--assistant-lr must be > 0, got {cfg.assistant_lr}")
+    if not cfg.assistant_l2 >= 0:
+        problems.append(f"--assistant-l2 must be >= 0, got {cfg.assistant_l2}")
+    if not 0.0 <= cfg.assistant_mean_decay < 1.0:
+        problems.append(f"--assistant-mean-decay must be in [0, 1), got {cfg.assistant_mean_decay}")
+    if cfg.assistant_mean not in ("ema", "prev-epoch"):
+        problems.append(f"--assistant-mean must be ema or prev-epoch, got {cfg.assistant_mean}")
+    if cfg.assistant_features not in ("bow", "tfidf"):
+        problems.append(f"--assistant-features must be bow or tfidf, got {cfg.assistant_features}")
+    if problems:
+        raise ValueError("; ".join(problems))

@@ -1,0 +1,28 @@
+"""fairseq-autoassist: AutoAssist (Zhang, Yu & Dhillon, NeurIPS 2019) as a fairseq plugin.
+
+torch and fairseq are deliberately not in install_requires: fairseq-fixed must be built against
+the torch already installed (``--no-build-isolation``), and its own requirement of torchaudio,
+which text tasks never import, would pull a multi-GB CUDA torch. ``scripts/install.sh`` installs
+them in the right order.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="fairseq-autoassist",
+    version="0.1.0",
+    description="AutoAssist for fairseq: a light Assistant decides which sentence pairs the NMT model trains on",
+    python_requires=">=3.11",
+    packages=find_packages(include=["fairseq_autoassist", "fairseq_autoassist.*", "data_prep", "data_prep.*"]),
+    py_modules=["fairseq_autoassist_dir"],
+    install_requires=[
+        "numpy",
+        "scipy",
+        "sentencepiece",
+        "sacrebleu>=2",
+        "matplotlib",
+        "tensorboardX",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["fairseq-autoassist-dir=fairseq_autoassist_dir:main"]},
+)

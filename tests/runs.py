@@ -1,0 +1,73 @@
+"""Helpers for tests that run the fairseq command-line tools as subprocesses."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+USER_DIR = str(REPO / "fairseq_autoassist")
+AUTOASSIST = ["--user-dir", USER_DIR, "--task", "autoassist_translation",
+              "--criterion", "autoassist_label_smoothed_cross_entropy"]
+
+ARCHS = {
+    "transformer": [
+        "--arch", "transformer", "--encoder-layers", "1", "--decoder-layers", "1",
+        "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
+        "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64",
+        "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
+        "--share-all-embeddings",
+    ],
+    "lstm": [
+        "--arch", "lstm", "--encoder-layers", "1", "--decoder-layers", "1",
+        "--encoder-embed-dim", "32", "--encoder-hidden-size", "32",
+        "--decoder-embed-dim", "32", "--decoder-hidden-size", "32", "--decoder-out-embed-dim", "32",
+    ],
+    "fconv": [
+        "--arch", "fconv", "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
+        "--decoder-out-embed-dim", "32", "--encoder-layers", "[(32, 3)] * 2",
+        "--decoder-layers", "[(32, 3)] * 2",
+    ],
+}
+OPTIM = ["--optimizer", "adam", "--lr", "3e-3", "--lr-scheduler", "inverse_sqrt",
+         "--warmup-updates", "20", "--max-tokens", "2000", "--label-smoothing", "0.1",
+         "--cpu", "--seed", "1", "--log-format", "json", "--log-interval", "5"]
+
+
+def run(cmd, check=True, timeout=600, **kwargs):
+    """Run a command; return (returncode, stdout + stderr)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run([str(c) for c in cmd], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+    out = proc.stdout + proc.stderr
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{out[-6000:]}")
+    return proc.returncode, out
+
+
+def train(data, save_dir, *extra, arch="transformer", langs=("de", "en"), check=True):
+    cmd = ["fairseq-train", data, "-s", langs[0], "-t", langs[1], *ARCHS[arch], *OPTIM,
+           "--save-dir", save_dir, *extra]
+    return run(cmd, check=check)
+
+
+def log_records(log, tag):
+    """JSON records of fairseq's log lines tagged *tag* (train_inner, train, valid)."""
+    out = []
+    for m in re.finditer(r"\| " + re.escape(tag) + r" \| (\{.*\})", log):
+        out.append(json.loads(m.group(1)))
+    return out
+
+
+PLAN = re.compile(r"AutoAssist epoch (\d+) plan: kept (\d+) of (\d+) pairs \(keep_rate ([\d.]+)")
+
+
+def plans(log):
+    """(epoch, kept, candidates, keep_rate) of each epoch plan logged."""
+    return [(int(e), int(k), int(c), float(r)) for e, k, c, r in PLAN.findall(log)]
+
+
+def python(*args, **kwargs):
+    return run([sys.executable, *args], **kwargs)

@@ -1,0 +1,149 @@
+"""Real fairseq-train / fairseq-generate / fairseq-interactive runs with the plugin, on tiny models
+and a small subset of Multi30k."""
+
+import glob
+
+import pytest
+
+from runs import AUTOASSIST, REPO, USER_DIR, log_records, plans, run, train
+
+
+def updates_per_epoch(log):
+    done = [int(r["train_num_updates"]) for r in log_records(log, "train")]
+    return [b - a for a, b in zip([0] + done, done)]
+
+
+@pytest.mark.parametrize("arch", ["transformer", "lstm", "fconv"])
+def test_train_shrinks_epochs_then_generate_and_interactive(m30k, tmp_path, arch):
+    save = tmp_path / "ck"
+    extra = ["--tensorboard-logdir", tmp_path / "tb"] if arch == "transformer" else []
+    _, log = train(m30k, save, *AUTOASSIST, "--max-epoch", "3", "--no-epoch-checkpoints",
+                   *extra, arch=arch)
+
+    p = plans(log)
+    assert [e for e, *_ in p] == [1, 2, 3]
+    epoch1, _, epoch3 = p
+    assert epoch1[1] == epoch1[2] > 1900 and epoch1[3] == 1.0  # warm-up keeps every pair
+    assert epoch3[1] < epoch3[2] and epoch3[3] < 1.0
+    records = log_records(log, "train")
+    assert float(records[0]["train_keep_rate"]) == 1.0
+    assert float(records[2]["train_keep_rate"]) < 1.0
+    assert int(float(records[2]["train_kept_pairs"])) == epoch3[1]
+    for key in ("train_assistant_acc", "train_assistant_auc", "train_assistant_conf"):
+        assert key in records[2]
+    steps = updates_per_epoch(log)
+    assert steps[2] < steps[0], steps  # a shrunk epoch trains fewer batches
+
+    test_size = 100
+    _, out = run(["fairseq-generate", m30k, "--user-dir", USER_DIR,
+                  "--task", "autoassist_translation", "--path", save / "checkpoint_last.pt",
+                  "--beam", "5", "--batch-size", "16", "--cpu", "-s", "de", "-t", "en",
+                  "--remove-bpe", "sentencepiece"])
+    assert "BLEU4 = " in out
+    hyps = [line for line in out.splitlines() if line.startswith("H-")]
+    assert len(hyps) == test_size  # no sentence lost to --required-batch-size-multiple
+
+    src = (m30k / "valid.raw.de").read_text().splitlines()[:5]
+    _, out = run(["fairseq-interactive", m30k, "--user-dir", USER_DIR,
+                  "--task", "autoassist_translation", "--path", save / "checkpoint_last.pt",
+                  "--beam", "5", "--cpu", "-s", "de", "-t", "en", "--bpe", "sentencepiece",
+                  "--sentencepiece-model", m30k / "spm.model"],
+                 input="\n".join(src) + "\n")
+    assert len([line for line in out.splitlines() if line.startswith("H-")]) == 5
+
+    if arch == "transformer":
+        events = glob.glob(str(tmp_path / "tb" / "train" / "events*"))
+        assert events and b"keep_rate" in open(events[0], "rb").read()
+
+
+def test_resume_mid_epoch_continues_the_same_plan(m30k, tmp_path):
+    """A run stopped mid-epoch and resumed logs the same plans and losses as one that never
+    stopped, and does not warm up again."""
+    args = [*AUTOASSIST, "--max-epoch", "4", "--no-epoch-checkpoints",
+            "--save-interval-updates", "10", "--update-freq", "2"]
+    _, whole = train(m30k, tmp_path / "a", *args)
+    steps = updates_per_epoch(whole)
+    stop = steps[0] + steps[1] // 2  # in the middle of epoch 2
+    _, first = train(m30k, tmp_path / "b", *args, "--max-update", str(stop))
+    _, second = train(m30k, tmp_path / "b", *args)
+
+    assert "Loaded checkpoint" in second
+    assert [e for e, *_ in plans(second)] == [2, 3, 4]  # no new warm-up epoch 1
+    assert plans(first)[:2] + plans(second)[1:] == plans(whole)
+    assert plans(second)[0] == plans(whole)[1]
+    resumed = log_records(second, "train")
+    assert len(resumed) == 3
+    for got, want in zip(resumed, log_records(whole, "train")[1:]):
+        for key in ("train_loss", "train_nll_loss", "train_num_updates", "train_keep_rate",
+                    "train_kept_pairs", "train_assistant_acc", "train_assistant_auc"):
+            assert got[key] == want[key], key
+
+
+TIMING = ("wps", "ups", "wall", "gb_free")
+
+
+def metric_lines(log):
+    out = []
+    for tag in ("train_inner", "train", "valid"):
+        for rec in log_records(log, tag):
+            out.append((tag, {k: v for k, v in rec.items() if not any(t in k for t in TIMING)}))
+    return out
+
+
+@pytest.mark.parametrize("criterion", ["label_smoothed_cross_entropy",
+                                       "autoassist_label_smoothed_cross_entropy"])
+def test_assistant_off_is_the_stock_translation_task(m30k, tmp_path, criterion):
+    """--assistant-off trains exactly like --task translation: same batches, order, losses.
+    (--required-batch-size-multiple 1: with k > 1 stock fairseq drops the last N mod k pairs of
+    each split, which our task keeps.)"""
+    common = ["--max-epoch", "2", "--no-save", "--required-batch-size-multiple", "1"]
+    _, stock = train(m30k, tmp_path / "s", "--task", "translation",
+                     "--criterion", "label_smoothed_cross_entropy", *common)
+    _, ours = train(m30k, tmp_path / "o", "--user-dir", USER_DIR,
+                    "--task", "autoassist_translation", "--assistant-off",
+                    "--criterion", criterion, *common)
+    assert "AutoAssist epoch" not in ours and not plans(ours)
+    a, b = metric_lines(stock), metric_lines(ours)
+    assert len(a) > 10
+    assert a == b
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--assistant-base-prob", "1.5", "--assistant-base-prob must be in [0, 1]"),
+    ("--assistant-warmup-epochs", "-1", "--assistant-warmup-epochs must be >= 0"),
+    ("--assistant-lr", "0", "--assistant-lr must be > 0"),
+    ("--assistant-features", "chars", "--assistant-features: invalid choice"),
+])
+def test_bad_options_are_rejected_naming_the_flag(m30k, tmp_path, flag, value, message):
+    rc, out = train(m30k, tmp_path, *AUTOASSIST, flag, value, "--max-epoch", "1", check=False)
+    assert rc != 0
+    assert message in out
+    assert "begin training epoch" not in out
+
+
+def test_criterion_without_sentence_losses_fails_at_start(m30k, tmp_path):
+    rc, out = train(m30k, tmp_path, "--user-dir", USER_DIR, "--task", "autoassist_translation",
+                    "--criterion", "label_smoothed_cross_entropy", "--max-epoch", "1", check=False)
+    assert rc != 0
+    assert "needs per-sentence losses" in out and "--criterion autoassist_label_smoothed" in out
+    assert "begin training epoch" not in out
+
+
+def test_checkpoints_load_with_weights_only(m30k, tmp_path):
+    """torch >= 2.6 loads weights_only; the plugin's checkpoints (Assistant state included)
+    load so once it is imported (as --user-dir does)."""
+    _, log = train(m30k, tmp_path, *AUTOASSIST, "--max-epoch", "2", "--save-interval-updates", "3",
+                   "--no-epoch-checkpoints", "--keep-interval-updates", "-1")
+    last = int(log_records(log, "train")[-1]["train_num_updates"])
+    mid = sorted(glob.glob(str(tmp_path / "checkpoint_2_*.pt")))
+    mid = [c for c in mid if int(c.rsplit("_", 1)[1][:-3]) < last]
+    assert mid
+    code = (
+        "import sys, torch; sys.path.insert(0, %r);"
+        "import fairseq_autoassist;"
+        "s = torch.load(%r, weights_only=True);"
+        "aa = s['extra_state']['train_iterator']['autoassist'];"
+        "print('OK', aa['keep_epoch'], int(aa['keep'].sum()), aa['assistant']['updates'])"
+    ) % (str(REPO), mid[0])
+    _, out = run(["python3", "-c", code])
+    assert "OK 2 " in out

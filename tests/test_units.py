@@ -1,0 +1,271 @@
+"""Focused tests of the plugin's pieces, in-process (no --user-dir here)."""
+
+import io
+import logging
+
+import numpy as np
+import pytest
+import torch
+from fairseq import options, tasks
+from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
+from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+import fairseq_autoassist  # noqa: F401  (registers the task and criterion)
+from fairseq_autoassist.assistant import Assistant, roc_auc
+from fairseq_autoassist.feed import LossFeed
+from fairseq_autoassist.sampler import Batcher, EpochPlanner, keep_mask
+from fairseq_autoassist.tokens import TokenTable
+from runs import ARCHS
+
+
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def setup(m30k):
+    """Task (autoassist_translation), a tiny transformer without dropout, the valid split."""
+    parser = options.get_training_parser()
+    args = options.parse_args_and_arch(parser, [
+        str(m30k), "--task", "autoassist_translation", "-s", "de", "-t", "en",
+        "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+        *ARCHS["transformer"], "--dropout", "0", "--cpu",
+    ])
+    cfg = convert_namespace_to_omegaconf(args)
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset("valid")
+    torch.manual_seed(1)
+    model = task.build_model(cfg.model)
+    return task, cfg, model, task.dataset("valid")
+
+
+class Tables:
+    def __init__(self, src, tgt):
+        self.src, self.tgt = src, tgt
+
+    def __len__(self):
+        return len(self.src)
+
+
+def synthetic(n=6000, vocab=300, seed=0):
+    """Random sentences; a pair is hard (about half of them) when its source holds one of the
+    tokens 4..19 or its target one of the tokens 20..29."""
+    rng = np.random.default_rng(seed)
+    sides = []
+    for _ in range(2):
+        lengths = rng.integers(4, 20, n)
+        sents = [torch.from_numpy(rng.integers(4, vocab, k)) for k in lengths]
+        sides.append(TokenTable(sents, lengths))
+    tables = Tables(*sides)
+    hard = np.array([(sides[0].gather([i])[0] < 20).any() or
+                     ((sides[1].gather([i])[0] >= 20) & (sides[1].gather([i])[0] < 30)).any()
+                     for i in range(n)])
+    loss = np.where(hard, 6.0, 3.0) + rng.normal(0, 0.3, n)
+    return tables, hard, loss, vocab
+
+
+# ------------------------------------------------------------------ criterion
+def _loss_and_grads(criterion, model, sample, **autocast):
+    model.zero_grad()
+    with torch.autocast("cpu", **autocast) if autocast else torch.autocast("cpu", enabled=False):
+        loss, sample_size, logging_output = criterion(model, sample)
+    loss.backward()
+    grads = [p.grad.detach().clone() for p in model.parameters() if p.grad is not None]
+    return loss.detach(), sample_size, logging_output, grads
+
+
+@pytest.mark.parametrize("precision", ["fp32", "autocast-bf16", "half-weights"])
+def test_criterion_equals_label_smoothed_cross_entropy(setup, precision):
+    task, cfg, model, valid = setup
+    ours = task.build_criterion(cfg.criterion)
+    stock = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
+    sample = valid.collater([valid[i] for i in range(24)])
+    model.train()
+    autocast = {}
+    if precision == "autocast-bf16":
+        autocast = {"dtype": torch.bfloat16}
+    if precision == "half-weights":
+        model = model.half()
+    try:
+        a = _loss_and_grads(stock, model, sample, **autocast)
+        b = _loss_and_grads(ours, model, sample, **autocast)
+        per_sentence, ntokens = ours.pop_sentence_losses()
+    finally:
+        model.float()
+    assert torch.equal(a[0], b[0]) and a[1] == b[1]
+    assert {k: float(v) for k, v in a[2].items()} == {k: float(v) for k, v in b[2].items()}
+    assert len(a[3]) == len(b[3]) > 0
+    for ga, gb in zip(a[3], b[3]):
+        torch.testing.assert_close(ga, gb, rtol=1e-6, atol=1e-6)
+    # the per-sentence losses: fp32, detached, one per sentence, summing to the batch loss
+    assert per_sentence.dtype == torch.float32 and not per_sentence.requires_grad
+    assert per_sentence.shape == ntokens.shape == (24,)
+    assert int(ntokens.sum()) == sample["ntokens"]
+    torch.testing.assert_close(per_sentence.sum(), b[0].float(), rtol=1e-2 if precision != "fp32" else 1e-5, atol=1e-3)
+    assert ours.pop_sentence_losses() is None
+
+
+def test_criterion_keeps_no_sentence_losses_in_eval(setup):
+    task, cfg, model, valid = setup
+    ours = task.build_criterion(cfg.criterion)
+    model.eval()
+    with torch.no_grad():
+        ours(model, valid.collater([valid[i] for i in range(4)]))
+    assert ours.pop_sentence_losses() is None
+
+
+# ------------------------------------------------------------------ assistant
+@pytest.mark.parametrize("features", ["bow", "tfidf"])
+def test_assistant_learns_a_synthetic_rule(features):
+    tables, hard, loss, vocab = synthetic()
+    a = Assistant(tables, vocab, vocab, features=features, warmup_epochs=1)
+    rng = np.random.default_rng(1)
+    ntok = tables.tgt.sizes.astype(float)
+    for epoch in (1, 2, 3):
+        a.begin_epoch(epoch, len(tables))
+        order = rng.permutation(len(tables))
+        for lo in range(0, len(order), 64):
+            ids = order[lo:lo + 64]
+            a.learn(tables, ids, loss[ids] * ntok[ids], ntok[ids])
+    stats = a.epoch_stats()
+    assert stats["assistant_acc"] > 0.85, stats
+    assert stats["assistant_auc"] > 0.9, stats
+    q = a.keep_prob(tables, np.arange(len(tables)))
+    assert roc_auc(q, hard) > 0.9
+    assert a.confidence > 0.8
+
+
+def test_assistant_ignores_non_finite_and_repeated_pairs():
+    tables, _, loss, vocab = synthetic(n=200)
+    a = Assistant(tables, vocab, vocab)
+    a.begin_epoch(1, len(tables))
+    ids = np.arange(10)
+    bad = loss[ids] * 10
+    bad[[2, 5]] = [np.inf, np.nan]
+    a.learn(tables, ids, bad, np.full(10, 10.0))
+    assert a.epoch_count == 8 and a.updates == 1
+    a.learn(tables, ids[:4], loss[:4] * 10, np.full(4, 10.0))  # ids 0,1,3 seen: only 2 is new
+    assert a.epoch_count == 9 and a.updates == 2
+    a.learn(tables, ids[:2], loss[:2] * 10, np.full(2, 10.0))
+    assert a.epoch_count == 9 and a.updates == 2  # an amp retry of the same batch counts once
+    a.begin_epoch(2, len(tables))
+    a.learn(tables, ids[:2], loss[:2] * 10, np.full(2, 10.0))
+    assert a.epoch_count == 2  # a new epoch sees every pair again
+
+
+def test_assistant_state_round_trips_through_weights_only_load():
+    tables, _, loss, vocab = synthetic(n=500)
+    a = Assistant(tables, vocab, vocab)
+    a.begin_epoch(1, len(tables))
+    for lo in range(0, 300, 50):
+        ids = np.arange(lo, lo + 50)
+        a.learn(tables, ids, loss[ids] * 10, np.full(50, 10.0))
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    buf.seek(0)
+    b = Assistant(tables, vocab, vocab)
+    b.load_state_dict(torch.load(buf, weights_only=True))
+    ids = np.arange(len(tables))
+    np.testing.assert_array_equal(a.keep_prob(tables, ids), b.keep_prob(tables, ids))
+    assert a.epoch_stats() == b.epoch_stats()
+    a.learn(tables, np.arange(300, 350), loss[300:350] * 10, np.full(50, 10.0))
+    b.learn(tables, np.arange(300, 350), loss[300:350] * 10, np.full(50, 10.0))
+    np.testing.assert_array_equal(a.keep_prob(tables, ids), b.keep_prob(tables, ids))
+
+
+def test_roc_auc():
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+    assert roc_auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
+    assert roc_auc([0.5, 0.5], [0, 1]) == 0.5
+    assert np.isnan(roc_auc([0.1, 0.2], [1, 1]))
+
+
+# ------------------------------------------------------------------ acceptance rule
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 0.9])
+def test_keep_rule_matches_its_expectation(p):
+    rng = np.random.default_rng(0)
+    q = rng.beta(0.5, 0.5, 200_000)
+    keep = keep_mask((1, 2), p, q)
+    expected = p + (1 - p) * q
+    sigma = np.sqrt((expected * (1 - expected)).sum()) / len(q)
+    assert abs(keep.mean() - expected.mean()) < 4 * sigma
+    for lo in (0.0, 0.25, 0.5, 0.75):  # and per group of similar q
+        g = (q >= lo) & (q < lo + 0.25)
+        assert abs(keep[g].mean() - expected[g].mean()) < 0.01
+    np.testing.assert_array_equal(keep, keep_mask((1, 2), p, q))  # seeded
+    assert not np.array_equal(keep, keep_mask((1, 3), p, q)) or p == 1.0
+
+
+# ------------------------------------------------------------------ batching
+@pytest.mark.parametrize("max_tokens,max_sentences,mult", [
+    (300, None, 8), (1000, None, 8), (None, 7, 8), (500, 13, 3), (200, None, 1)])
+def test_batches_never_drop_a_pair(setup, max_tokens, max_sentences, mult):
+    task, _, _, valid = setup
+    batcher = Batcher(task, valid, max_tokens, max_sentences, (1024, 1024), False, mult, seed=1)
+    batches = batcher(valid, 1)
+    ids = np.concatenate(batches)
+    assert sorted(ids.tolist()) == list(range(len(valid)))  # every index exactly once
+    stock = valid.batch_by_size(batcher.candidates(1), max_tokens=max_tokens,
+                                max_sentences=max_sentences, required_batch_size_multiple=mult)
+    assert all(np.array_equal(a, b) for a, b in zip(stock, batches))  # fairseq's batches, + rest
+    assert len(batches) - len(stock) in (0, 1)
+    for b in batches:
+        assert max_sentences is None or len(b) <= max_sentences
+        if max_tokens:
+            assert len(b) * max(valid.num_tokens(i) for i in b) <= max_tokens
+
+
+class _Stub:
+    confidence = 1.0
+
+    def drain(self):
+        pass
+
+    def begin_epoch(self, epoch, n):
+        pass
+
+    def keep_prob(self, tables, ids):
+        return np.zeros(len(ids))
+
+
+def test_a_plan_that_keeps_nothing_trains_one_batch(setup, caplog):
+    from fairseq_autoassist.tokens import PairTables
+
+    task, _, _, valid = setup
+    batcher = Batcher(task, valid, 400, None, (1024, 1024), False, 8, seed=1)
+    stub = _Stub()
+    planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.0,
+                           warmup_epochs=0, seed=1)
+    with caplog.at_level(logging.INFO):
+        batches, keep, stats = planner.plan(3)
+    assert len(batches) == 1 and stats["kept_pairs"] == len(batches[0]) > 0
+    assert keep.sum() == len(batches[0])
+    assert "kept no pair" in caplog.text
+
+
+# ------------------------------------------------------------------ feed
+class _Failing:
+    def learn(self, *args):
+        raise ValueError("broken assistant")
+
+
+def test_feed_error_stops_training_instead_of_hanging():
+    feed = LossFeed(_Failing())
+    t = torch.arange(4)
+    feed.put(None, t, t.float(), t)
+    with pytest.raises(RuntimeError, match="background update failed") as err:
+        feed.drain()
+    assert isinstance(err.value.__cause__, ValueError)
+    with pytest.raises(RuntimeError):
+        feed.put(None, t, t.float(), t)
+
+
+def test_feed_hands_every_batch_over_in_order():
+    seen = []
+
+    class Recorder:
+        def learn(self, tables, ids, losses, ntokens):
+            seen.append((ids.tolist(), losses.tolist(), ntokens.tolist()))
+
+    feed = LossFeed(Recorder())
+    for k in range(50):
+        feed.put(None, torch.tensor([k, k + 1]), torch.tensor([1.5, 2.5]), torch.tensor([3, 4]))
+    feed.drain()
+    assert seen == [([k, k + 1], [1.5, 2.5], [3.0, 4.0]) for k in range(50)]
