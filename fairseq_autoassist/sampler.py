@@ -32,6 +32,12 @@ def keep_mask(rng_seed, p_floor, q):
     return u < p_floor + (1.0 - p_floor) * np.asarray(q)
 
 
+def random_rate(rates, epoch):
+    """The keep rate of *epoch* in *rates* ({epoch: rate}); past its last epoch, the last rate."""
+    known = [e for e in rates if e <= epoch]
+    return float(rates[max(known)]) if known else 1.0
+
+
 class Batcher:
     """fairseq's batching of one dataset (order, size filter, token buckets) without its loss of
     the last ``N mod k`` pairs when ``--required-batch-size-multiple k > 1``: the remainder becomes
@@ -76,10 +82,16 @@ class Batcher:
 
 
 class EpochPlanner:
-    """Plans one epoch: candidates, the keep mask from the Assistant, the packed batches."""
+    """Plans one epoch: candidates, the keep mask from the Assistant, the packed batches.
 
-    def __init__(self, batcher, tables, assistant, feed, base_prob, warmup_epochs, seed):
+    With *random_rates* (epoch -> keep rate) pairs are dropped uniformly at random at that rate
+    instead: the control that shows whether the Assistant's choices matter.
+    """
+
+    def __init__(self, batcher, tables, assistant, feed, base_prob, warmup_epochs, seed,
+                 random_rates=None):
         self.batcher = batcher
+        self.random_rates = random_rates
         self.tables = tables
         self.assistant = assistant
         self.feed = feed
@@ -88,6 +100,8 @@ class EpochPlanner:
         self.seed = seed
 
     def keep_floor(self, epoch):
+        if self.random_rates is not None:
+            return random_rate(self.random_rates, epoch)
         if epoch <= self.warmup_epochs:
             return 1.0
         return max(self.base_prob, 1.0 - self.assistant.confidence)
@@ -99,8 +113,12 @@ class EpochPlanner:
         if p >= 1.0:
             keep[candidates] = True
         else:
-            q = self.assistant.keep_prob(self.tables, candidates)
-            keep[candidates] = keep_mask((self.seed, epoch), p, q)
+            if self.random_rates is not None:
+                # its own random stream: the control's draws are independent of AutoAssist's
+                keep[candidates] = keep_mask((self.seed, epoch, 1), p, np.zeros(len(candidates)))
+            else:
+                q = self.assistant.keep_prob(self.tables, candidates)
+                keep[candidates] = keep_mask((self.seed, epoch), p, q)
         return keep
 
     def plan(self, epoch, keep=None):

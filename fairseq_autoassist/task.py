@@ -7,8 +7,11 @@ state shapes the next plan. Inference (fairseq-generate, fairseq-interactive) is
 ``translation``'s; the Assistant is only built when fairseq-train asks for the training split.
 """
 
+import json
 import logging
+import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 from fairseq.data import iterators
 from fairseq.dataclass import ChoiceEnum
@@ -52,6 +55,16 @@ class AutoAssistTranslationConfig(TranslationConfig):
         default=0.9,
         metadata={"help": "decay per Boss step of the EMA of the mean loss"},
     )
+    assistant_scorer: ChoiceEnum(["assistant", "random"]) = field(
+        default="assistant",
+        metadata={"help": "who decides which pairs to keep: the Assistant, or (the control) "
+                          "uniform random dropping at the rates of --assistant-keep-rates"},
+    )
+    assistant_keep_rates: Optional[str] = field(
+        default=None,
+        metadata={"help": "JSON file {epoch: keep rate} for --assistant-scorer random (epochs past "
+                          "the last one keep its rate), e.g. an AutoAssist run's keep rates"},
+    )
     assistant_lr: float = field(
         default=0.5,
         metadata={"help": "learning rate of the Assistant's online AdaGrad (per-token step sizes)"},
@@ -75,6 +88,8 @@ class AutoAssistTranslationTask(TranslationTask):
         self.assistant = None
         self.feed = None
         self.tables = None
+        self.trained_target_tokens = 0
+        self.train_start = None
 
     def build_criterion(self, cfg, from_checkpoint=False):
         criterion = super().build_criterion(cfg, from_checkpoint)
@@ -136,17 +151,51 @@ class AutoAssistTranslationTask(TranslationTask):
                 self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs,
             )
         return EpochPlanner(batcher, self.tables, self.assistant, self.feed,
-                            self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs, seed)
+                            self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs, seed,
+                            random_rates=_read_keep_rates(self.cfg))
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
                    **kwargs):
+        if self.train_start is None:
+            self.train_start = time.perf_counter()
         out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
                                  **kwargs)
+        if not ignore_grad:
+            self.trained_target_tokens += sample["ntokens"]
         if self.feed is not None:
             per_sentence = criterion.pop_sentence_losses()
             if per_sentence is not None and not ignore_grad:
                 self.feed.put(self.tables, sample["id"], *per_sentence)
         return out
+
+
+    def state_dict(self):
+        """fairseq's task state plus training progress (saved in every checkpoint, read by the
+        curve scripts): target tokens trained on and seconds since the first training step."""
+        state = dict(super().state_dict())
+        state["train_progress"] = {
+            "trained_target_tokens": int(self.trained_target_tokens),
+            "train_seconds": float(time.perf_counter() - self.train_start) if self.train_start else 0.0,
+        }
+        return state
+
+
+def _read_keep_rates(cfg):
+    """{epoch: keep rate} of --assistant-keep-rates, checked."""
+    if cfg.assistant_scorer != "random":
+        return None
+    path = cfg.assistant_keep_rates
+    if not path:
+        raise ValueError("--assistant-scorer random needs --assistant-keep-rates FILE")
+    try:
+        with open(path) as f:
+            rates = {int(e): float(r) for e, r in json.load(f).items()}
+    except (OSError, ValueError, AttributeError) as e:
+        raise ValueError(f"--assistant-keep-rates {path}: expected a JSON object "
+                         f"{{epoch: keep rate}} ({e})") from e
+    if not rates or not all(0.0 <= r <= 1.0 for r in rates.values()):
+        raise ValueError(f"--assistant-keep-rates {path}: rates must be in [0, 1], got {rates}")
+    return rates
 
 
 def _check_config(cfg):

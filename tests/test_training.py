@@ -40,6 +40,7 @@ def test_train_shrinks_epochs_then_generate_and_interactive(m30k, tmp_path, arch
                   "--beam", "5", "--batch-size", "16", "--cpu", "-s", "de", "-t", "en",
                   "--remove-bpe", "sentencepiece"])
     assert "BLEU4 = " in out
+    assert "Assistant on" not in out  # inference builds no Assistant
     hyps = [line for line in out.splitlines() if line.startswith("H-")]
     assert len(hyps) == test_size  # no sentence lost to --required-batch-size-multiple
 
@@ -113,6 +114,7 @@ def test_assistant_off_is_the_stock_translation_task(m30k, tmp_path, criterion):
     ("--assistant-warmup-epochs", "-1", "--assistant-warmup-epochs must be >= 0"),
     ("--assistant-lr", "0", "--assistant-lr must be > 0"),
     ("--assistant-features", "chars", "--assistant-features: invalid choice"),
+    ("--assistant-scorer", "random", "--assistant-scorer random needs --assistant-keep-rates FILE"),
 ])
 def test_bad_options_are_rejected_naming_the_flag(m30k, tmp_path, flag, value, message):
     rc, out = train(m30k, tmp_path, *AUTOASSIST, flag, value, "--max-epoch", "1", check=False)
@@ -143,7 +145,11 @@ def test_checkpoints_load_with_weights_only(m30k, tmp_path):
         "import fairseq_autoassist;"
         "s = torch.load(%r, weights_only=True);"
         "aa = s['extra_state']['train_iterator']['autoassist'];"
-        "print('OK', aa['keep_epoch'], int(aa['keep'].sum()), aa['assistant']['updates'])"
+        "p = s['task_state']['train_progress'];"
+        "print('OK', aa['keep_epoch'], int(aa['keep'].sum()), aa['assistant']['updates'],"
+        "      p['trained_target_tokens'], p['train_seconds'])"
     ) % (str(REPO), mid[0])
     _, out = run(["python3", "-c", code])
     assert "OK 2 " in out
+    tokens, seconds = out.split("OK 2 ")[1].split()[2:4]
+    assert int(tokens) > 0 and float(seconds) > 0

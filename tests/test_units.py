@@ -240,6 +240,21 @@ def test_a_plan_that_keeps_nothing_trains_one_batch(setup, caplog):
     assert "kept no pair" in caplog.text
 
 
+def test_random_control_drops_at_the_given_rates(setup):
+    from fairseq_autoassist.tokens import PairTables
+
+    task, _, _, valid = setup
+    batcher = Batcher(task, valid, 400, None, (1024, 1024), False, 8, seed=1)
+    stub = _Stub()
+    stub.keep_prob = None  # the random control never asks the Assistant
+    planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.5,
+                           warmup_epochs=1, seed=1, random_rates={1: 1.0, 2: 0.25})
+    rates = [planner.plan(epoch)[2]["keep_rate"] for epoch in (1, 2, 3)]
+    assert rates[0] == 1.0
+    for r in rates[1:]:  # epoch 3 keeps the last rate
+        assert abs(r - 0.25) < 4 * (0.25 * 0.75 / len(valid)) ** 0.5
+
+
 # ------------------------------------------------------------------ feed
 class _Failing:
     def learn(self, *args):

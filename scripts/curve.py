@@ -1,0 +1,840 @@
+#!/usr/bin/env python3
+"""BLEU-versus-time curves of the stock baseline, AutoAssist and the random-drop control.
+
+For each seed, on the same data, flags and seed, in this order:
+
+* ``baseline``:   ``--task autoassist_translation --assistant-off`` (exactly stock fairseq);
+* ``autoassist``: the AutoAssist default; its per-epoch keep rates are recorded;
+* ``random``:     ``--assistant-scorer random --assistant-keep-rates FILE``, FILE holding the keep
+  rate the autoassist run of the same seed had in each epoch (pairs dropped uniformly at random).
+
+All three use ``--criterion autoassist_label_smoothed_cross_entropy --label-smoothing 0.1``,
+``--max-update N``, a checkpoint every K updates (``--save-interval-updates K
+--keep-interval-updates -1``) and ``--disable-validation``, so training time holds no evaluation.
+All training runs first; then every checkpoint is evaluated, timed separately:
+``fairseq-validate`` on the valid split (valid NLL) and ``fairseq-generate`` (beam 5 by default,
+``--remove-bpe sentencepiece``) on the test split, scored with ``sacrebleu.corpus_bleu`` against
+the detokenized references ``DATA/test.raw.TGT``.
+
+Outputs in ``--out``:
+
+* ``curve.csv`` with the columns of ``COLUMNS`` (one row per run, seed and checkpoint):
+
+  - ``run``: baseline, autoassist or random; ``arch``: the preset; ``data``: the data directory
+    (absolute path); ``seed``; ``device``: ``cpu`` or ``cuda:<GPU name>``;
+  - ``checkpoint``: the checkpoint file, relative to ``--out``;
+  - ``wall_seconds``: training wall-clock seconds from the first training step to this checkpoint
+    (the plugin's ``task_state["train_progress"]["train_seconds"]``), minus the seconds fairseq
+    spent writing earlier checkpoints (its "writing took" log lines), so that a run with more,
+    shorter epochs is not charged for more epoch-end checkpoint writes. No evaluation is in it;
+  - ``updates``: optimizer updates; ``trained_target_tokens``: cumulative target tokens the model
+    was trained on (fairseq's ``ntokens``, EOS included; ``train_progress``);
+  - ``keep_rate``: kept / candidate pairs of the epoch the checkpoint falls in (from the plugin's
+    "AutoAssist epoch N plan" log line; 1.0 for the baseline);
+  - ``valid_nll``: ``valid_nll_loss`` as fairseq-validate reports it: base 2 (bits per target
+    token, label smoothing not applied), rounded by fairseq to 3 decimals;
+  - ``bleu``: sacreBLEU on the test split (the signature is printed and kept in summary.json).
+
+* ``curve.png``: BLEU against training wall-clock time and against trained target tokens, the
+  three runs per panel, the mean over seeds (x = mean over seeds of the checkpoint with the same
+  update count) with a min-max band over seeds.
+* ``summary.json`` and ``summary.md`` (also printed): time-to-target ratios (first checkpoint at
+  which a run reaches the baseline's best BLEU, or that minus 0.5, over the first checkpoint at
+  which the baseline does; in wall time and in trained tokens; on the seed-mean curves and per
+  seed; a run that never reaches the target has ratio null, "not reached"), each run's final BLEU
+  and valid NLL, training and evaluation seconds, the machine, and the commands.
+
+Per run, ``--out/seed<S>/<run>/`` holds ``train.log``, ``train.json`` (command, epochs with keep
+rates, checkpoints), ``checkpoints/`` and ``eval/`` (fairseq-validate and fairseq-generate
+outputs and one JSON per checkpoint). Running the same command again reuses finished training
+runs (same command) and evaluations, so an interrupted curve can be completed; use a fresh
+``--out`` to start over.
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+USER_DIR = REPO / "fairseq_autoassist"
+RUNS = ("baseline", "autoassist", "random")
+COLUMNS = ["run", "arch", "data", "seed", "device", "checkpoint", "wall_seconds", "updates",
+           "trained_target_tokens", "keep_rate", "valid_nll", "bleu"]
+AXES = ("wall_seconds", "trained_target_tokens")
+TARGETS = ("baseline_best", "baseline_best_minus_0.5")
+
+# ---------------------------------------------------------------------------------------- presets
+# fairseq-train flags per --arch. The CPU presets are small enough to approach convergence on
+# Multi30k within minutes on 2 cores; the paper-like presets are fairseq's architectures with
+# their usual optimizer settings, for a GPU with --fp16/--bf16. Learning-rate schedules are
+# update-based or constant: an epoch-based schedule (--force-anneal, reduce_lr_on_plateau) would
+# anneal AutoAssist, whose epochs are shorter, earlier in updates than the baseline.
+ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)"]
+PRESETS = {
+    "tiny": dict(
+        help="for tests: Transformer 1+1 layers, 32-d, ffn 64, 2 heads",
+        args=["--arch", "transformer", "--encoder-layers", "1", "--decoder-layers", "1",
+              "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
+              "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64",
+              "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
+              "--share-all-embeddings", "--dropout", "0.1", *ADAM, "--lr", "3e-3",
+              "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "20", "--max-tokens", "2000"]),
+    "transformer-cpu": dict(
+        help="Transformer 2+2 layers, 256-d, ffn 512, 4 heads, dropout 0.2, adam 1e-3, "
+             "inverse_sqrt warm-up 400, 4096 tokens",
+        args=["--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
+              "--encoder-embed-dim", "256", "--decoder-embed-dim", "256",
+              "--encoder-ffn-embed-dim", "512", "--decoder-ffn-embed-dim", "512",
+              "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
+              "--share-all-embeddings", "--dropout", "0.2", *ADAM, "--lr", "1e-3",
+              "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "400", "--max-tokens", "4096"]),
+    "lstm-cpu": dict(
+        help="LSTM: 1-layer bidirectional encoder, 1-layer attentional decoder, 256-d, dropout "
+             "0.2, adam 1e-3, inverse_sqrt warm-up 400, clip 1.0, 4096 tokens",
+        args=["--arch", "lstm", "--encoder-layers", "1", "--encoder-bidirectional",
+              "--encoder-embed-dim", "256", "--encoder-hidden-size", "256",
+              "--decoder-layers", "1", "--decoder-embed-dim", "256",
+              "--decoder-hidden-size", "256", "--decoder-out-embed-dim", "256",
+              "--share-decoder-input-output-embed", "--dropout", "0.2", *ADAM, "--lr", "1e-3",
+              "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "400", "--clip-norm", "1.0",
+              "--max-tokens", "4096"]),
+    "fconv-cpu": dict(
+        help="ConvS2S: 3 encoder / 2 decoder conv layers of 256 channels, kernel 3, 256-d, "
+             "dropout 0.2, nag 0.25, clip 0.1, 4096 tokens (fconv_iwslt_de_en's recipe, "
+             "one layer fewer on each side)",
+        args=["--arch", "fconv", "--encoder-embed-dim", "256", "--decoder-embed-dim", "256",
+              "--decoder-out-embed-dim", "256", "--encoder-layers", "[(256, 3)] * 3",
+              "--decoder-layers", "[(256, 3)] * 2", "--dropout", "0.2", "--optimizer", "nag",
+              "--lr", "0.25", "--clip-norm", "0.1", "--lr-scheduler", "fixed",
+              "--max-tokens", "4096"]),
+    "transformer-iwslt": dict(
+        help="transformer_iwslt_de_en, adam 5e-4, inverse_sqrt warm-up 4000, dropout 0.3, "
+             "weight decay 1e-4, 4096 tokens (fairseq's IWSLT'14 recipe)",
+        args=["--arch", "transformer_iwslt_de_en", "--share-decoder-input-output-embed", *ADAM,
+              "--clip-norm", "0.0", "--lr", "5e-4", "--lr-scheduler", "inverse_sqrt",
+              "--warmup-updates", "4000", "--dropout", "0.3", "--weight-decay", "0.0001",
+              "--max-tokens", "4096"]),
+    "transformer-wmt": dict(
+        help="transformer_wmt_en_de (base), shared embeddings, adam 7e-4, inverse_sqrt warm-up "
+             "4000 from 1e-7, dropout 0.1, 8192 tokens",
+        args=["--arch", "transformer_wmt_en_de", "--share-all-embeddings", *ADAM,
+              "--clip-norm", "0.0", "--lr", "7e-4", "--lr-scheduler", "inverse_sqrt",
+              "--warmup-updates", "4000", "--warmup-init-lr", "1e-07", "--dropout", "0.1",
+              "--weight-decay", "0.0", "--max-tokens", "8192"]),
+    "fconv-iwslt": dict(
+        help="fconv_iwslt_de_en, nag 0.25, clip 0.1, dropout 0.2, 4000 tokens "
+             "(fairseq's IWSLT'14 recipe)",
+        args=["--arch", "fconv_iwslt_de_en", "--optimizer", "nag", "--lr", "0.25",
+              "--clip-norm", "0.1", "--dropout", "0.2", "--lr-scheduler", "fixed",
+              "--max-tokens", "4000"]),
+    "fconv-wmt": dict(
+        help="fconv_wmt_en_de, nag 0.5, clip 0.1, dropout 0.2, 4000 tokens (fairseq's WMT'14 "
+             "recipe without its epoch-based --force-anneal)",
+        args=["--arch", "fconv_wmt_en_de", "--optimizer", "nag", "--lr", "0.5",
+              "--clip-norm", "0.1", "--dropout", "0.2", "--lr-scheduler", "fixed",
+              "--max-tokens", "4000"]),
+    "lstm-iwslt": dict(
+        help="lstm_wiseman_iwslt_de_en, adam 1e-3 constant, clip 1.0, 4096 tokens",
+        args=["--arch", "lstm_wiseman_iwslt_de_en", *ADAM, "--lr", "1e-3",
+              "--lr-scheduler", "fixed", "--clip-norm", "1.0", "--max-tokens", "4096"]),
+    "lstm-wmt": dict(
+        help="lstm_luong_wmt_en_de, sgd 1.0 constant, clip 5.0, 4096 tokens (Luong et al. "
+             "without their epoch-based halving)",
+        args=["--arch", "lstm_luong_wmt_en_de", "--optimizer", "sgd", "--lr", "1.0",
+              "--lr-scheduler", "fixed", "--clip-norm", "5.0", "--max-tokens", "4096"]),
+}
+
+# flags this script sets itself; --extra must not set them
+RESERVED = ("--save-dir", "--max-update", "--save-interval-updates", "--keep-interval-updates",
+            "--seed", "--task", "--user-dir", "--criterion", "--assistant-off",
+            "--assistant-scorer", "--assistant-keep-rates", "--log-format", "-s", "-t",
+            "--source-lang", "--target-lang")
+
+PLAN = re.compile(r"AutoAssist epoch (\d+) plan: kept (\d+) of (\d+) pairs")
+SAVED = re.compile(r"Saved checkpoint \S+ \(epoch \d+ @ (\d+) updates.*?"
+                   r"\(writing took ([0-9.eE+-]+) seconds\)")
+TRAIN_RECORD = re.compile(r"\| train \| (\{.*\})")
+VALID_RECORD = re.compile(r"\| valid \| (\{.*\})")
+
+
+class CurveError(Exception):
+    """A problem the user can fix (bad data directory, failed fairseq command...)."""
+
+
+def log(msg):
+    print(f"[curve {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------------------------- arguments
+def parse_args(argv):
+    presets = "\n".join(f"  {name:<18} {p['help']}" for name, p in PRESETS.items())
+    parser = argparse.ArgumentParser(
+        prog="scripts/curve.sh",
+        description="Train the stock baseline, AutoAssist and the random-drop control per seed, "
+                    "evaluate every K-update checkpoint (valid NLL, test BLEU) and write "
+                    "curve.csv, curve.png, summary.json and summary.md.",
+        epilog="presets (--arch):\n" + presets,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, metavar="DIR",
+                        help="data directory prepared by data_prep (fairseq binaries, dict files, "
+                             "test.raw.TGT, manifest.json)")
+    parser.add_argument("--arch", required=True, choices=sorted(PRESETS), metavar="PRESET",
+                        help="model and optimizer preset: " + ", ".join(PRESETS))
+    parser.add_argument("--updates", required=True, type=int, metavar="N",
+                        help="train every run for N updates (--max-update N)")
+    parser.add_argument("--eval-every", required=True, type=int, metavar="K",
+                        help="save and evaluate a checkpoint every K updates")
+    parser.add_argument("--seeds", default="1", metavar="S1,S2,...",
+                        help="comma-separated seeds; three runs per seed (default: 1)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp16", action="store_true",
+                           help="pass --fp16 to fairseq-train (GPU only)")
+    precision.add_argument("--bf16", action="store_true",
+                           help="pass --bf16 to fairseq-train (GPU only)")
+    parser.add_argument("--src", help="source language (default: from DATA/manifest.json)")
+    parser.add_argument("--tgt", help="target language (default: from DATA/manifest.json)")
+    parser.add_argument("--extra", default="", metavar="'FLAGS'",
+                        help="more fairseq-train flags, one shell-quoted string, appended after "
+                             "the preset's (so they override it), e.g. --extra '--max-tokens 1000'")
+    parser.add_argument("--beam", type=int, default=5, help="beam size of fairseq-generate (default: 5)")
+    parser.add_argument("--gen-batch-size", type=int, default=128, metavar="B",
+                        help="sentences per fairseq-generate batch (default: 128)")
+    parser.add_argument("--valid-max-tokens", type=int, default=4096, metavar="T",
+                        help="tokens per fairseq-validate batch (default: 4096)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="set OMP_NUM_THREADS and MKL_NUM_THREADS to N for every fairseq "
+                             "process (default: inherit). On a CPU shared with other jobs, more "
+                             "threads than free cores slows training down many times over")
+    parser.add_argument("--keep-all-checkpoints", action="store_true",
+                        help="keep the epoch-end and checkpoint_last.pt files that are not on the "
+                             "K-update grid (default: delete them after training)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the fairseq-train commands of the first seed and exit")
+    args = parser.parse_args(argv)
+
+    if args.updates < 1:
+        parser.error("--updates must be >= 1")
+    if not 1 <= args.eval_every <= args.updates:
+        parser.error("--eval-every must be between 1 and --updates")
+    try:
+        args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    if not args.seed_list or len(set(args.seed_list)) != len(args.seed_list):
+        parser.error(f"--seeds must list distinct integers, got {args.seeds!r}")
+    if args.beam < 1 or args.gen_batch_size < 1 or args.valid_max_tokens < 1:
+        parser.error("--beam, --gen-batch-size and --valid-max-tokens must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    try:
+        args.extra_args = shlex.split(args.extra)
+    except ValueError as e:
+        parser.error(f"--extra: {e}")
+    clash = sorted({a.split("=")[0] for a in args.extra_args} & set(RESERVED))
+    if clash:
+        parser.error(f"--extra must not set {', '.join(clash)}: this script sets them")
+    return args
+
+
+def check_data(args):
+    """Languages and reference paths; a clear error for a missing or incomplete data dir."""
+    data = Path(args.data).resolve()
+    if not data.is_dir():
+        raise CurveError(f"data directory {args.data} does not exist; prepare one with "
+                         f"python -m data_prep.multi30k --dest {args.data} (see data_prep/README.md)")
+    manifest = {}
+    if (data / "manifest.json").is_file():
+        manifest = json.loads((data / "manifest.json").read_text())
+    src, tgt = args.src or manifest.get("src"), args.tgt or manifest.get("tgt")
+    if not src or not tgt:
+        raise CurveError(f"{data}/manifest.json gives no languages: pass --src and --tgt")
+    missing = [f"dict.{lang}.txt" for lang in (src, tgt) if not (data / f"dict.{lang}.txt").is_file()]
+    for split in ("train", "valid", "test"):
+        for lang in (src, tgt):
+            names = [f"{split}.{src}-{tgt}.{lang}.idx", f"{split}.{tgt}-{src}.{lang}.idx"]
+            if not any((data / n).is_file() for n in names):
+                missing.append(names[0])
+    refs = data / f"test.raw.{tgt}"
+    if not refs.is_file():
+        missing.append(refs.name)
+    if missing:
+        raise CurveError(f"data directory {data} lacks {', '.join(missing)} "
+                         f"(prepare it with data_prep, see data_prep/README.md)")
+    return data, src, tgt, refs
+
+
+def read_lines(path):
+    """Lines of a text file, split on newlines only (not on Unicode line separators)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return text.split("\n") if text else []
+
+
+# --------------------------------------------------------------------------------------- machine
+def machine_info(threads):
+    import torch
+    import fairseq
+    import sacrebleu
+
+    cpu = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cuda = torch.cuda.is_available()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu_model": cpu or platform.processor() or platform.machine(),
+        "cpu_cores": os.cpu_count(),
+        "cpu_cores_usable": usable,
+        "threads": threads if threads is not None else os.environ.get("OMP_NUM_THREADS", "torch default"),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "fairseq": fairseq.__version__,
+        "sacrebleu": sacrebleu.__version__,
+        "device": f"cuda:{torch.cuda.get_device_name(0)}" if cuda else "cpu",
+        "cuda": torch.version.cuda if cuda else None,
+    }
+
+
+# -------------------------------------------------------------------------------------- training
+def train_command(args, data, src, tgt, seed, run, save_dir, keep_rates_file=None, cpu=True):
+    cmd = ["fairseq-train", str(data), "--user-dir", str(USER_DIR),
+           "--task", "autoassist_translation",
+           "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+           "-s", src, "-t", tgt, *PRESETS[args.arch]["args"],
+           "--seed", str(seed), "--max-update", str(args.updates),
+           "--save-interval-updates", str(args.eval_every), "--keep-interval-updates", "-1",
+           "--disable-validation", "--no-save-optimizer-state",
+           "--save-dir", str(save_dir), "--log-format", "json"]
+    if cpu:
+        cmd.append("--cpu")
+    if args.fp16:
+        cmd.append("--fp16")
+    if args.bf16:
+        cmd.append("--bf16")
+    cmd += args.extra_args
+    if run == "baseline":
+        cmd.append("--assistant-off")
+    elif run == "random":
+        cmd += ["--assistant-scorer", "random", "--assistant-keep-rates", str(keep_rates_file)]
+    return cmd
+
+
+def child_env(args):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if args.threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
+    return env
+
+
+def run_logged(cmd, log_path, env, echo=None):
+    """Run *cmd*, writing its output to *log_path*; lines for which *echo* returns text are
+    printed. Raises CurveError with the log's tail when it fails."""
+    with open(log_path, "w", encoding="utf-8") as out:
+        out.write("# " + shlex.join(cmd) + "\n")
+        out.flush()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=env, cwd=REPO, bufsize=1)
+        for line in proc.stdout:
+            out.write(line)
+            shown = echo(line) if echo else None
+            if shown:
+                log(shown)
+        rc = proc.wait()
+    if rc != 0:
+        tail = "\n".join(read_lines(log_path)[-30:])
+        raise CurveError(f"{cmd[0]} failed with status {rc} (log: {log_path}):\n{tail}")
+
+
+def echo_train(line):
+    if "| train |" in line:
+        m = TRAIN_RECORD.search(line)
+        if m:
+            r = json.loads(m.group(1))
+            keep = f", keep_rate {r['train_keep_rate']}" if "train_keep_rate" in r else ""
+            return (f"  epoch {r.get('epoch')} done: {r.get('train_num_updates')} updates, "
+                    f"loss {r.get('train_loss')}{keep}")
+    if PLAN.search(line):
+        return "  " + line.split(" | ")[-1].strip()
+    return None
+
+
+def parse_train_log(text):
+    """Epochs (keep rates from the plan lines, end updates from the train records) and the
+    checkpoint write seconds per save."""
+    plans = {int(e): (int(k), int(c)) for e, k, c in PLAN.findall(text)}
+    ends = {}
+    for m in TRAIN_RECORD.finditer(text):
+        r = json.loads(m.group(1))
+        ends[int(r["epoch"])] = int(float(r["train_num_updates"]))
+    epochs = []
+    for e in sorted(set(plans) | set(ends)):
+        kept, cand = plans.get(e, (None, None))
+        epochs.append({"epoch": e, "kept_pairs": kept, "candidates": cand,
+                       "keep_rate": kept / cand if cand else 1.0,
+                       "end_updates": ends.get(e)})
+    writes = [(int(u), float(s)) for u, s in SAVED.findall(text)]
+    return epochs, writes
+
+
+def load_checkpoint_meta(path):
+    import torch
+    import fairseq_autoassist  # noqa: F401  (allows argparse.Namespace for weights_only loads)
+
+    state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    progress = state.get("task_state", {}).get("train_progress")
+    if progress is None:
+        raise CurveError(f"{path} has no task_state['train_progress']: was it written by "
+                         f"--task autoassist_translation of this plugin?")
+    it = state["extra_state"]["train_iterator"]
+    # fairseq stores an epoch-end iterator as (next epoch, 0 iterations)
+    epoch = int(it["epoch"]) - 1 if int(it["iterations_in_epoch"]) == 0 else int(it["epoch"])
+    return {"updates": int(state["optimizer_history"][-1]["num_updates"]), "epoch": epoch,
+            "train_seconds": float(progress["train_seconds"]),
+            "trained_target_tokens": int(progress["trained_target_tokens"])}
+
+
+def collect_checkpoints(run_dir, eval_every, keep_all):
+    """The run's checkpoints on the K-update grid (plus the last one), with wall seconds net of
+    earlier checkpoint writes; files off the grid are deleted unless *keep_all*."""
+    ck_dir = run_dir / "checkpoints"
+    text = (run_dir / "train.log").read_text(encoding="utf-8")
+    epochs, writes = parse_train_log(text)
+    metas = {}
+    for path in sorted(ck_dir.glob("checkpoint*.pt")):
+        meta = load_checkpoint_meta(path)
+        meta["file"] = path
+        metas.setdefault(meta["updates"], []).append(meta)
+    if not metas:
+        raise CurveError(f"no checkpoint in {ck_dir}: see {run_dir / 'train.log'}")
+    last = max(metas)
+    chosen, drop = [], []
+    for updates in sorted(metas):
+        # prefer a named interval/epoch file over checkpoint_last.pt
+        group = sorted(metas[updates], key=lambda m: m["file"].name == "checkpoint_last.pt")
+        if updates % eval_every == 0 or updates == last:
+            chosen.append(group[0])
+            drop += [m["file"] for m in group[1:]]
+        else:
+            drop += [m["file"] for m in group]
+    if not keep_all:
+        for f in drop:
+            f.unlink()
+    keep = {e["epoch"]: e["keep_rate"] for e in epochs}
+    out = []
+    for m in chosen:
+        written = sum(s for u, s in writes if u < m["updates"])
+        out.append({
+            "file": str(m["file"].relative_to(run_dir.parent.parent)),
+            "updates": m["updates"], "epoch": m["epoch"],
+            "keep_rate": keep.get(m["epoch"], 1.0),
+            "train_seconds_raw": m["train_seconds"],
+            "checkpoint_write_seconds_before": written,
+            "wall_seconds": max(m["train_seconds"] - written, 0.0),
+            "trained_target_tokens": m["trained_target_tokens"],
+        })
+    return epochs, out
+
+
+def train_run(args, ctx, seed, run):
+    run_dir = ctx["out"] / f"seed{seed}" / run
+    info_path = run_dir / "train.json"
+    keep_file = ctx["out"] / f"seed{seed}" / "autoassist" / "keep_rates.json"
+    cmd = train_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, run,
+                        run_dir / "checkpoints", keep_file, cpu=ctx["cpu"])
+    keep_rates = json.loads(keep_file.read_text()) if run == "random" else None
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("command") == cmd and info.get("keep_rates_used") == keep_rates:
+            log(f"seed {seed} {run}: already trained ({info_path}), reused")
+            return info
+        log(f"seed {seed} {run}: command changed since the last run, training again")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True)
+    log(f"seed {seed} {run}: training ({args.updates} updates) -> {run_dir}")
+    t0 = time.perf_counter()
+    run_logged(cmd, run_dir / "train.log", ctx["env"], echo=echo_train)
+    process_seconds = time.perf_counter() - t0
+    epochs, checkpoints = collect_checkpoints(run_dir, args.eval_every, args.keep_all_checkpoints)
+    info = {"run": run, "seed": seed, "command": cmd, "keep_rates_used": keep_rates,
+            "process_seconds": process_seconds, "epochs": epochs, "checkpoints": checkpoints}
+    if run == "autoassist":
+        rates = {str(e["epoch"]): e["keep_rate"] for e in epochs if e["candidates"]}
+        if not rates:
+            raise CurveError(f"no 'AutoAssist epoch N plan' line in {run_dir / 'train.log'}")
+        keep_file.write_text(json.dumps(rates, indent=1) + "\n")
+        info["keep_rates_file"] = str(keep_file)
+    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    final = checkpoints[-1]
+    log(f"seed {seed} {run}: trained in {process_seconds:.1f} s (process), "
+        f"{final['wall_seconds']:.1f} s training wall to update {final['updates']}, "
+        f"{final['trained_target_tokens']} target tokens, {len(checkpoints)} checkpoints; "
+        f"keep rates per epoch: " + ", ".join(f"{e['keep_rate']:.4f}" for e in epochs))
+    return info
+
+
+# ------------------------------------------------------------------------------------ evaluation
+def evaluate_checkpoint(args, ctx, run_dir, ck):
+    """valid NLL (fairseq-validate) and test BLEU (fairseq-generate + sacrebleu) of one
+    checkpoint; cached in eval/<updates>.json."""
+    import sacrebleu
+    from sacrebleu.metrics import BLEU
+
+    eval_dir = run_dir / "eval"
+    eval_dir.mkdir(exist_ok=True)
+    cache = eval_dir / f"{ck['updates']}.json"
+    if cache.is_file():
+        res = json.loads(cache.read_text())
+        if res.get("beam") == args.beam and res.get("checkpoint") == ck["file"]:
+            return res
+    path = ctx["out"] / ck["file"]
+    common = [str(ctx["data"]), "--user-dir", str(USER_DIR), "--task", "autoassist_translation",
+              "-s", ctx["src"], "-t", ctx["tgt"], "--path", str(path)]
+    if ctx["cpu"]:
+        common.append("--cpu")
+
+    t0 = time.perf_counter()
+    vlog = eval_dir / f"{ck['updates']}.validate.log"
+    run_logged(["fairseq-validate", *common, "--valid-subset", "valid",
+                "--max-tokens", str(args.valid_max_tokens), "--log-format", "json"],
+               vlog, ctx["env"])
+    m = VALID_RECORD.search(vlog.read_text(encoding="utf-8"))
+    if not m or "valid_nll_loss" not in json.loads(m.group(1)):
+        raise CurveError(f"no valid_nll_loss in {vlog}")
+    valid_nll = float(json.loads(m.group(1))["valid_nll_loss"])
+    t1 = time.perf_counter()
+
+    glog = eval_dir / f"{ck['updates']}.generate.txt"
+    run_logged(["fairseq-generate", *common, "--gen-subset", "test", "--beam", str(args.beam),
+                "--batch-size", str(args.gen_batch_size), "--remove-bpe", "sentencepiece"],
+               glog, ctx["env"])
+    hyps = {}
+    for line in read_lines(glog):
+        if line.startswith("D-"):
+            sid, _score, *text = line[2:].split("\t", 2)
+            hyps[int(sid)] = text[0] if text else ""
+    refs = ctx["refs"]
+    if len(hyps) != len(refs) or set(hyps) != set(range(len(refs))):
+        raise CurveError(f"fairseq-generate gave {len(hyps)} hypotheses for {len(refs)} test "
+                         f"sentences ({ctx['refs_path']}); see {glog}")
+    ordered = [hyps[i] for i in range(len(refs))]
+    bleu = sacrebleu.corpus_bleu(ordered, [refs])
+    metric = BLEU()
+    metric.corpus_score(ordered, [refs])
+    t2 = time.perf_counter()
+    res = {"checkpoint": ck["file"], "updates": ck["updates"], "beam": args.beam,
+           "valid_nll": valid_nll, "bleu": bleu.score, "bleu_text": str(bleu),
+           "signature": str(metric.get_signature()),
+           "validate_seconds": t1 - t0, "generate_seconds": t2 - t1, "eval_seconds": t2 - t0}
+    cache.write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+# ---------------------------------------------------------------------------------------- report
+def mean_curves(rows):
+    """{run: [points]} averaged over seeds at each update count present in every seed."""
+    out = {}
+    seeds = sorted({r["seed"] for r in rows})
+    for run in RUNS:
+        by_updates = {}
+        for r in rows:
+            if r["run"] == run:
+                by_updates.setdefault(r["updates"], []).append(r)
+        points = []
+        for u in sorted(by_updates):
+            group = by_updates[u]
+            if len(group) != len(seeds):
+                continue
+            bleus = [g["bleu"] for g in group]
+            points.append({
+                "updates": u,
+                "wall_seconds": sum(g["wall_seconds"] for g in group) / len(group),
+                "trained_target_tokens": sum(g["trained_target_tokens"] for g in group) / len(group),
+                "bleu": sum(bleus) / len(bleus), "bleu_min": min(bleus), "bleu_max": max(bleus),
+                "valid_nll": sum(g["valid_nll"] for g in group) / len(group),
+            })
+        out[run] = points
+    return out
+
+
+def first_reach(points, target, axis):
+    """x (*axis*) of the first point (in update order) whose BLEU reaches *target*, else None."""
+    for p in sorted(points, key=lambda p: p["updates"]):
+        if p["bleu"] >= target - 1e-9:
+            return p[axis]
+    return None
+
+
+def time_to_target(curves):
+    """Ratios of time (and tokens) to reach the baseline's best BLEU, and that minus 0.5."""
+    best = max(p["bleu"] for p in curves["baseline"])
+    out = {"baseline_best_bleu": best}
+    for name, target in zip(TARGETS, (best, best - 0.5)):
+        entry = {"target_bleu": target,
+                 "baseline": {ax: first_reach(curves["baseline"], target, ax) for ax in AXES}}
+        for run in ("autoassist", "random"):
+            entry[run] = {}
+            for ax in AXES:
+                x = first_reach(curves.get(run, []), target, ax)
+                b = entry["baseline"][ax]
+                entry[run][ax] = {"reached": x is not None, "value": x,
+                                  "ratio": x / b if x is not None and b else None}
+        out[name] = entry
+    return out
+
+
+def final_stats(points):
+    p = max(points, key=lambda p: p["updates"])
+    return {"updates": p["updates"], "bleu": p["bleu"], "valid_nll": p["valid_nll"],
+            "wall_seconds": p["wall_seconds"], "trained_target_tokens": p["trained_target_tokens"]}
+
+
+def fmt_ratio(r):
+    if not r["reached"]:
+        return "not reached"
+    return f"{r['ratio']:.3f}" if r["ratio"] is not None else "n/a"
+
+
+def summary_markdown(s):
+    lines = [f"# AutoAssist curve: {s['config']['arch']} on {s['config']['data']}", ""]
+    c, m = s["config"], s["machine"]
+    lines += [f"{c['updates']} updates, a checkpoint every {c['eval_every']}, seeds "
+              f"{', '.join(map(str, c['seeds']))}, beam {c['beam']}, "
+              f"precision {c['precision']}.", "",
+              f"Machine: {m['cpu_model']}, {m['cpu_cores']} cores ({m['cpu_cores_usable']} usable), "
+              f"threads {m['threads']}, load average at start {m['load_average_at_start']}, "
+              f"device {m['device']}; torch {m['torch']}, fairseq {m['fairseq']}, "
+              f"sacrebleu {m['sacrebleu']}, Python {m['python']}.", "",
+              f"sacreBLEU: `{s['sacrebleu_signature']}`", ""]
+    for scope, title in (("mean", "seed-mean curves"),):
+        lines += [f"## Time to the baseline's best BLEU ({title})", ""]
+        lines += ratio_table(s["ratios"][scope])
+    for seed, r in s["ratios"]["per_seed"].items():
+        lines += [f"### seed {seed}", ""] + ratio_table(r)
+    lines += ["## Final checkpoint (seed mean)", "",
+              "| run | updates | BLEU | valid NLL (bits) | train wall s | target tokens | eval s |",
+              "|---|---|---|---|---|---|---|"]
+    for run in RUNS:
+        f = s["final"]["mean"][run]
+        lines.append(f"| {run} | {f['updates']} | {f['bleu']:.2f} | {f['valid_nll']:.3f} | "
+                     f"{f['wall_seconds']:.1f} | {f['trained_target_tokens']:.0f} | "
+                     f"{s['eval_seconds']['mean'][run]:.1f} |")
+    lines += ["", "Per seed:", "", "| seed | run | BLEU | valid NLL | train wall s | eval s |",
+              "|---|---|---|---|---|---|"]
+    for seed, runs in s["final"]["per_seed"].items():
+        for run in RUNS:
+            f = runs[run]
+            lines.append(f"| {seed} | {run} | {f['bleu']:.2f} | {f['valid_nll']:.3f} | "
+                         f"{f['wall_seconds']:.1f} | {s['eval_seconds']['per_seed'][seed][run]:.1f} |")
+    lines += ["", "Keep rate per epoch (autoassist; random follows it):", ""]
+    for seed, rates in s["keep_rates"].items():
+        lines.append(f"- seed {seed}: autoassist " + ", ".join(f"{r:.3f}" for r in rates["autoassist"])
+                     + "; random " + ", ".join(f"{r:.3f}" for r in rates["random"]))
+    lines += ["", "wall seconds: training only (first step to checkpoint, checkpoint writing "
+                  "excluded); valid NLL: fairseq's base-2 valid_nll_loss; ratio: first "
+                  "checkpoint at which the run reaches the target over the baseline's, "
+                  "no interpolation.", ""]
+    return "\n".join(lines)
+
+
+def ratio_table(r):
+    lines = [f"Baseline best BLEU {r['baseline_best_bleu']:.2f}.", "",
+             "| target | BLEU | baseline wall s | baseline tokens | autoassist wall | "
+             "autoassist tokens | random wall | random tokens |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in TARGETS:
+        e = r[name]
+        b = e["baseline"]
+        lines.append(f"| {name} | {e['target_bleu']:.2f} | {b['wall_seconds']:.1f} | "
+                     f"{b['trained_target_tokens']:.0f} | "
+                     + " | ".join(fmt_ratio(e[run][ax]) for run in ("autoassist", "random")
+                                  for ax in AXES) + " |")
+    return lines + [""]
+
+
+def plot(curves, per_seed, path, title):
+    import logging
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name in ("matplotlib", "PIL"):  # importing fairseq set the root logger to DEBUG
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    colors = {"baseline": "black", "autoassist": "tab:blue", "random": "tab:orange"}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = {"wall_seconds": "training wall-clock time (s)",
+              "trained_target_tokens": "trained target tokens"}
+    best = max(p["bleu"] for p in curves["baseline"])
+    for ax, axis in zip(axes, AXES):
+        for run in RUNS:
+            pts = curves[run]
+            if not pts:
+                continue
+            x = [p[axis] for p in pts]
+            ax.plot(x, [p["bleu"] for p in pts], marker="o", ms=3, color=colors[run],
+                    label=f"{run} (mean of {per_seed} seed{'s' if per_seed > 1 else ''})")
+            ax.fill_between(x, [p["bleu_min"] for p in pts], [p["bleu_max"] for p in pts],
+                            color=colors[run], alpha=0.2, linewidth=0)
+        ax.axhline(best, color="gray", linestyle=":", linewidth=1, label="baseline best")
+        ax.set_xlabel(labels[axis])
+        ax.set_ylabel("test BLEU")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(args, ctx, infos, evals, machine):
+    rows = []
+    for (seed, run), info in infos.items():
+        for ck in info["checkpoints"]:
+            ev = evals[(seed, run, ck["updates"])]
+            rows.append({"run": run, "arch": args.arch, "data": str(ctx["data"]), "seed": seed,
+                         "device": machine["device"], "checkpoint": ck["file"],
+                         "wall_seconds": round(ck["wall_seconds"], 3), "updates": ck["updates"],
+                         "trained_target_tokens": ck["trained_target_tokens"],
+                         "keep_rate": round(ck["keep_rate"], 6),
+                         "valid_nll": ev["valid_nll"], "bleu": round(ev["bleu"], 4)})
+    rows.sort(key=lambda r: (r["seed"], RUNS.index(r["run"]), r["updates"]))
+    out = ctx["out"]
+    with open(out / "curve.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+    curves = mean_curves(rows)
+    seeds = args.seed_list
+    per_seed_curves = {s: {run: [dict(r) for r in rows if r["seed"] == s and r["run"] == run]
+                           for run in RUNS} for s in seeds}
+    precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+    plot(curves, len(seeds), out / "curve.png",
+         f"{args.arch} on {ctx['data'].name} ({ctx['src']}-{ctx['tgt']}), {machine['device']}, "
+         f"{precision}, beam {args.beam}; band: min-max over seeds")
+
+    eval_s = {str(s): {run: sum(evals[(s, run, ck["updates"])]["eval_seconds"]
+                                for ck in infos[(s, run)]["checkpoints"]) for run in RUNS}
+              for s in seeds}
+    machine = dict(machine, load_average_at_end=[round(x, 2) for x in os.getloadavg()])
+    signatures = sorted({ev["signature"] for ev in evals.values()})
+    summary = {
+        "config": {"data": str(ctx["data"]), "src": ctx["src"], "tgt": ctx["tgt"],
+                   "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
+                   "extra": args.extra_args, "updates": args.updates,
+                   "eval_every": args.eval_every, "seeds": seeds, "beam": args.beam,
+                   "precision": precision, "test_sentences": len(ctx["refs"]),
+                   "commands": {f"seed{s}/{run}": shlex.join(infos[(s, run)]["command"])
+                                for s in seeds for run in RUNS}},
+        "machine": machine,
+        "sacrebleu_signature": signatures[0] if len(signatures) == 1 else signatures,
+        "ratios": {"mean": time_to_target(curves),
+                   "per_seed": {str(s): time_to_target(per_seed_curves[s]) for s in seeds}},
+        "final": {"mean": {run: final_stats(curves[run]) for run in RUNS},
+                  "per_seed": {str(s): {run: final_stats(per_seed_curves[s][run]) for run in RUNS}
+                               for s in seeds}},
+        "eval_seconds": {"mean": {run: sum(eval_s[str(s)][run] for s in seeds) / len(seeds)
+                                  for run in RUNS},
+                         "per_seed": eval_s, "total": sum(sum(v.values()) for v in eval_s.values())},
+        "train_process_seconds": {f"seed{s}/{run}": infos[(s, run)]["process_seconds"]
+                                  for s in seeds for run in RUNS},
+        "keep_rates": {str(s): {run: [e["keep_rate"] for e in infos[(s, run)]["epochs"]]
+                                for run in ("autoassist", "random")} for s in seeds},
+        "columns": {"wall_seconds": "training seconds from the first step, checkpoint writes "
+                                    "excluded, evaluation excluded",
+                    "trained_target_tokens": "cumulative target tokens trained on (fairseq ntokens)",
+                    "keep_rate": "kept / candidate pairs of the checkpoint's epoch (1.0 baseline)",
+                    "valid_nll": "fairseq-validate valid_nll_loss, base 2 (bits per token)",
+                    "bleu": "sacrebleu.corpus_bleu on the test split, beam " + str(args.beam)},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    md = summary_markdown(summary)
+    (out / "summary.md").write_text(md)
+    print(md, flush=True)
+    log(f"wrote {out / 'curve.csv'} ({len(rows)} rows), {out / 'curve.png'}, "
+        f"{out / 'summary.json'}, {out / 'summary.md'}")
+
+
+# ------------------------------------------------------------------------------------------ main
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        data, src, tgt, refs_path = check_data(args)
+        missing = [t for t in ("fairseq-train", "fairseq-validate", "fairseq-generate")
+                   if shutil.which(t) is None]
+        if missing:
+            raise CurveError(f"{', '.join(missing)} not found on PATH: install fairseq "
+                             f"(bash scripts/install.sh)")
+        import torch
+
+        cpu = not torch.cuda.is_available()
+        out = Path(args.out).resolve()
+        ctx = {"data": data, "src": src, "tgt": tgt, "refs_path": refs_path,
+               "refs": read_lines(refs_path), "out": out, "cpu": cpu, "env": child_env(args)}
+        if args.dry_run:
+            for run in RUNS:
+                print(shlex.join(train_command(
+                    args, data, src, tgt, args.seed_list[0], run,
+                    out / f"seed{args.seed_list[0]}" / run / "checkpoints",
+                    out / f"seed{args.seed_list[0]}" / "autoassist" / "keep_rates.json", cpu)))
+            return 0
+        out.mkdir(parents=True, exist_ok=True)
+        machine = machine_info(args.threads)
+        log(f"{args.arch} on {data} ({src}-{tgt}), seeds {args.seed_list}, {args.updates} "
+            f"updates, a checkpoint every {args.eval_every}; device {machine['device']}, "
+            f"{machine['cpu_model']}, load average {machine['load_average_at_start']}")
+
+        if cpu and (args.fp16 or args.bf16):
+            log("warning: no GPU; --fp16/--bf16 are passed to fairseq-train, which will fail on CPU")
+        infos = {}
+        for seed in args.seed_list:
+            for run in RUNS:
+                infos[(seed, run)] = train_run(args, ctx, seed, run)
+
+        evals = {}
+        t0 = time.perf_counter()
+        for seed in args.seed_list:
+            for run in RUNS:
+                run_dir = out / f"seed{seed}" / run
+                cks = infos[(seed, run)]["checkpoints"]
+                for i, ck in enumerate(cks, 1):
+                    res = evaluate_checkpoint(args, ctx, run_dir, ck)
+                    evals[(seed, run, ck["updates"])] = res
+                    log(f"seed {seed} {run} update {ck['updates']} ({i}/{len(cks)}): "
+                        f"BLEU {res['bleu']:.2f}, valid NLL {res['valid_nll']:.3f}, "
+                        f"eval {res['eval_seconds']:.1f} s")
+        log(f"evaluation done in {time.perf_counter() - t0:.1f} s; sacreBLEU signature: "
+            + ", ".join(sorted({e['signature'] for e in evals.values()})))
+        report(args, ctx, infos, evals, machine)
+    except CurveError as e:
+        print(f"curve.py: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""scripts/curve.sh end to end on a tiny budget: baseline, AutoAssist and the random control
+trained, every checkpoint evaluated, CSV + PNG + summary written; plus the summary's ratio logic."""
+
+import csv
+import importlib.util
+import json
+import math
+import re
+
+import pytest
+
+from runs import REPO, plans, run
+
+HEADER = ["run", "arch", "data", "seed", "device", "checkpoint", "wall_seconds", "updates",
+          "trained_target_tokens", "keep_rate", "valid_nll", "bleu"]
+RUNS = ("baseline", "autoassist", "random")
+UPDATES, EVERY = 60, 20  # --max-tokens 2000 on 2,000 pairs: ~35 updates per full epoch
+
+
+def load_curve_module():
+    spec = importlib.util.spec_from_file_location("curve", REPO / "scripts" / "curve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def curve(m30k, tmp_path_factory):
+    out = tmp_path_factory.mktemp("curve")
+    # one thread per fairseq process: on a CPU shared with other jobs more threads than free
+    # cores slow training down many times over
+    _, log = run(["bash", REPO / "scripts" / "curve.sh", "--data", m30k, "--arch", "tiny",
+                  "--updates", UPDATES, "--eval-every", EVERY, "--seeds", "1", "--threads", "1",
+                  "--out", out])
+    return out, log
+
+
+def test_csv_has_every_run_at_every_checkpoint(curve, m30k):
+    out, _ = curve
+    text = (out / "curve.csv").read_text()
+    assert text.splitlines()[0] == ",".join(HEADER)
+    rows = list(csv.DictReader(text.splitlines()))
+    for run_name in RUNS:
+        mine = [r for r in rows if r["run"] == run_name]
+        assert [int(r["updates"]) for r in mine] == list(range(EVERY, UPDATES + 1, EVERY))
+        tokens = [int(r["trained_target_tokens"]) for r in mine]
+        walls = [float(r["wall_seconds"]) for r in mine]
+        assert all(a < b for a, b in zip(tokens, tokens[1:])), tokens
+        assert all(a < b for a, b in zip(walls, walls[1:])), walls
+        for r in mine:
+            assert (r["arch"], r["seed"], r["device"]) == ("tiny", "1", "cpu")
+            assert r["data"] == str(m30k.resolve())
+            assert (out / r["checkpoint"]).is_file()
+            assert walls[0] > 0 and tokens[0] > 0
+            assert 0 < float(r["keep_rate"]) <= 1
+            assert math.isfinite(float(r["valid_nll"])) and float(r["valid_nll"]) > 0
+            assert 0 <= float(r["bleu"]) <= 100
+    assert {float(r["keep_rate"]) for r in rows if r["run"] == "baseline"} == {1.0}
+    auto = [float(r["keep_rate"]) for r in rows if r["run"] == "autoassist"]
+    assert auto[0] == 1.0 and min(auto[1:]) < 1.0  # warm-up epoch, then a shrunk one
+
+
+def test_random_control_follows_autoassist_keep_rates(curve):
+    out, _ = curve
+    auto = json.loads((out / "seed1" / "autoassist" / "train.json").read_text())
+    rand = json.loads((out / "seed1" / "random" / "train.json").read_text())
+    rates = json.loads((out / "seed1" / "autoassist" / "keep_rates.json").read_text())
+    assert len(auto["epochs"]) >= 2 and len(rand["epochs"]) >= 2
+    assert rates == {str(e["epoch"]): e["keep_rate"] for e in auto["epochs"]}
+    assert rand["keep_rates_used"] == rates
+    assert "--assistant-off" in json.loads((out / "seed1" / "baseline" / "train.json").read_text())["command"]
+    log = (out / "seed1" / "random" / "train.log").read_text()
+    assert "--assistant-scorer random --assistant-keep-rates" in log.splitlines()[0]
+    floors = {int(e): float(p) for e, p in re.findall(r"AutoAssist epoch (\d+) plan: .*floor p=([\d.]+)", log)}
+    by_epoch = {e["epoch"]: e for e in auto["epochs"]}
+    for e in rand["epochs"]:
+        target = rates[str(min(e["epoch"], max(by_epoch)))]
+        assert floors[e["epoch"]] == pytest.approx(target, abs=1e-3)  # the rate it was given
+        n = e["candidates"]
+        assert abs(e["keep_rate"] - target) <= 4 * math.sqrt(target * (1 - target) / n) + 1 / n
+    assert [p[3] for p in plans(log)][0] == 1.0 and min(p[3] for p in plans(log)) < 1.0
+
+
+def test_png_and_summary(curve):
+    import matplotlib.image
+
+    out, log = curve
+    png = out / "curve.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+    summary = json.loads((out / "summary.json").read_text())
+    for scope in (summary["ratios"]["mean"], summary["ratios"]["per_seed"]["1"]):
+        assert isinstance(scope["baseline_best_bleu"], float)
+        for target in ("baseline_best", "baseline_best_minus_0.5"):
+            entry = scope[target]
+            assert entry["baseline"]["wall_seconds"] > 0
+            assert entry["baseline"]["trained_target_tokens"] > 0
+            for run_name in ("autoassist", "random"):
+                for axis in ("wall_seconds", "trained_target_tokens"):
+                    r = entry[run_name][axis]
+                    assert set(r) == {"reached", "value", "ratio"}
+                    if r["reached"]:
+                        assert r["ratio"] > 0
+                    else:
+                        assert r["ratio"] is None and r["value"] is None
+    for run_name in RUNS:
+        final = summary["final"]["mean"][run_name]
+        assert final["updates"] == UPDATES and final["valid_nll"] > 0
+        assert summary["eval_seconds"]["per_seed"]["1"][run_name] > 0
+    machine = summary["machine"]
+    assert machine["device"] == "cpu" and machine["cpu_cores"] >= 1
+    assert machine["torch"] and machine["fairseq"] and machine["cpu_model"]
+    assert summary["sacrebleu_signature"].startswith("nrefs:1|")
+    assert summary["config"]["test_sentences"] == 100
+    md = (out / "summary.md").read_text()
+    assert "baseline_best_minus_0.5" in md and summary["sacrebleu_signature"] in md
+    assert summary["sacrebleu_signature"] in log  # printed
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+    rc, log = run(["bash", REPO / "scripts" / "curve.sh", "--data", tmp_path / "nope",
+                   "--arch", "tiny", "--updates", "10", "--eval-every", "5",
+                   "--out", tmp_path / "out"], check=False)
+    assert rc == 1
+    assert "data directory" in log and "does not exist" in log
+
+
+def test_time_to_target_ratios_and_not_reached():
+    curve = load_curve_module()
+
+    def points(bleus, seconds, tokens):
+        return [{"updates": 10 * (i + 1), "bleu": b, "wall_seconds": s,
+                 "trained_target_tokens": t} for i, (b, s, t) in enumerate(zip(bleus, seconds, tokens))]
+
+    curves = {
+        "baseline": points([10.0, 20.0, 30.0, 30.0], [10, 20, 30, 40], [100, 200, 300, 400]),
+        "autoassist": points([15.0, 29.6, 31.0, 31.0], [10, 20, 30, 40], [60, 120, 180, 240]),
+        "random": points([5.0, 10.0, 12.0, 29.0], [10, 20, 30, 40], [60, 120, 180, 240]),
+    }
+    r = curve.time_to_target(curves)
+    assert r["baseline_best_bleu"] == 30.0
+    best = r["baseline_best"]
+    assert best["baseline"] == {"wall_seconds": 30, "trained_target_tokens": 300}
+    assert best["autoassist"]["wall_seconds"] == {"reached": True, "value": 30, "ratio": 1.0}
+    assert best["autoassist"]["trained_target_tokens"]["ratio"] == pytest.approx(0.6)
+    assert best["random"]["wall_seconds"] == {"reached": False, "value": None, "ratio": None}
+    near = r["baseline_best_minus_0.5"]  # 29.5
+    assert near["autoassist"]["wall_seconds"]["ratio"] == pytest.approx(20 / 30)
+    assert near["random"]["trained_target_tokens"]["reached"] is False
+
+    mean = curve.mean_curves([
+        {"run": run_name, "seed": s, "updates": 10, "bleu": b, "wall_seconds": w,
+         "trained_target_tokens": 100, "valid_nll": 5.0}
+        for run_name in RUNS for s, b, w in ((1, 10.0, 4.0), (2, 12.0, 6.0))])
+    assert mean["baseline"][0]["bleu"] == 11.0 and mean["baseline"][0]["wall_seconds"] == 5.0
+    assert (mean["random"][0]["bleu_min"], mean["random"][0]["bleu_max"]) == (10.0, 12.0)
