@@ -112,13 +112,12 @@ class EpochPlanner:
         p = self.keep_floor(epoch)
         if p >= 1.0:
             keep[candidates] = True
+        elif self.random_rates is not None:
+            # its own random stream: the control's draws are independent of AutoAssist's
+            keep[candidates] = keep_mask((self.seed, epoch, 1), p, np.zeros(len(candidates)))
         else:
-            if self.random_rates is not None:
-                # its own random stream: the control's draws are independent of AutoAssist's
-                keep[candidates] = keep_mask((self.seed, epoch, 1), p, np.zeros(len(candidates)))
-            else:
-                q = self.assistant.keep_prob(self.tables, candidates)
-                keep[candidates] = keep_mask((self.seed, epoch), p, q)
+            q = self.assistant.keep_prob(self.tables, candidates)
+            keep[candidates] = keep_mask((self.seed, epoch), p, q)
         return keep
 
     def plan(self, epoch, keep=None):

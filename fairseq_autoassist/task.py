@@ -168,7 +168,6 @@ class AutoAssistTranslationTask(TranslationTask):
                 self.feed.put(self.tables, sample["id"], *per_sentence)
         return out
 
-
     def state_dict(self):
         """fairseq's task state plus training progress (saved in every checkpoint, read by the
         curve scripts): target tokens trained on and seconds since the first training step."""
