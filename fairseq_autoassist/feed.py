@@ -5,7 +5,8 @@ The Boss's step only enqueues: on a GPU the ids, losses and token counts are pac
 tensor, copied without blocking into pinned host memory, and a CUDA event is recorded; the
 background thread waits on that event, never the Boss. :meth:`LossFeed.drain` is called at each
 plan point (epoch boundary, checkpoint), so the Assistant's state depends only on the data and the
-seed, not on timing. An exception on the background thread is raised in the Boss's thread at its
+seed, not on timing. :meth:`LossFeed.call` queues other work (planning a chunk of an epoch) behind
+the losses queued so far. An exception on the background thread is raised in the Boss's thread at its
 next hand-over or drain; nothing hangs.
 """
 
@@ -35,26 +36,38 @@ class LossFeed:
             event = torch.cuda.Event()
             event.record()
             packed = host
-        self._queue.put((tables, packed, event))
+        self._queue.put((self._learn, (tables, packed, event)))
+
+    def call(self, fn, *args):
+        """Run ``fn(*args)`` on the background thread once everything queued before it is done."""
+        self._raise_error()
+        self._queue.put((fn, args))
 
     def drain(self):
         """Wait until every queued batch has been learned from."""
         self._queue.join()
         self._raise_error()
 
+    def check(self):
+        """Raise the background thread's error, if any, without waiting."""
+        self._raise_error()
+
     def _raise_error(self):
         if self._error is not None:
             raise RuntimeError("AutoAssist: the Assistant's background update failed") from self._error
 
+    def _learn(self, tables, packed, event):
+        if event is not None:
+            event.synchronize()
+        ids, losses, ntokens = packed.numpy()
+        self.assistant.learn(tables, ids.astype("int64"), losses, ntokens)
+
     def _run(self):
         while True:
-            tables, packed, event = self._queue.get()
+            fn, args = self._queue.get()
             try:
                 if self._error is None:
-                    if event is not None:
-                        event.synchronize()
-                    ids, losses, ntokens = packed.numpy()
-                    self.assistant.learn(tables, ids.astype("int64"), losses, ntokens)
+                    fn(*args)
             except BaseException as e:  # handed to the Boss's thread by _raise_error
                 self._error = e
             finally:

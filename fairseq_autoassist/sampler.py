@@ -7,19 +7,31 @@ decides both, so pair *i* is kept with probability ``p + (1 - p) * q_i``. The ke
 packed into token-bucketed batches exactly as fairseq packs a full epoch, so batches stay full
 and the epoch simply has fewer of them.
 
-fairseq builds its batches once per run; here each epoch is planned anew at the epoch boundary
-with the Assistant's state at that moment. The plan of the current epoch and the Assistant's state
-ride in the batch iterator's ``state_dict``, so a run stopped mid-epoch resumes the same plan.
+fairseq fixes an epoch's length when the epoch starts. With ``--assistant-plan-chunks 1`` (the
+default) the whole epoch is planned then, with the Assistant's state at the epoch boundary. With
+``N > 1`` the epoch's candidates are split at random into N chunks trained one after the other;
+at the epoch start every chunk is planned with the rule above, which fixes each chunk's number of
+batches (its budget) and so the epoch's length, and chunk *k > 1* is planned again when half of
+chunk *k - 1* has been trained, with the Assistant's state at that point (see :func:`fit`). This
+departs from one draw per pair and epoch in one way: the draw ``u_i`` is still made once, at the
+epoch start, but the threshold it is compared with is the Assistant's later one, and the chunk's
+pairs are then ranked by ``p + (1 - p) q_i - u_i`` and the top of the ranking fills the budget
+exactly, so a chunk whose kept pairs need more (fewer) batches than budgeted loses its
+lowest-ranked kept pairs (gains its highest-ranked dropped ones).
 """
 
 import logging
+import threading
 
 import numpy as np
-import torch
-from fairseq.data import data_utils, iterators
-from fairseq.logging import metrics
+from fairseq.data import data_utils
 
 logger = logging.getLogger(__name__)
+
+
+def draws(rng_seed, n):
+    """The epoch's uniform draws ``u_i ~ U(0, 1)``, one per candidate pair."""
+    return np.random.default_rng(rng_seed).random(n)
 
 
 def keep_mask(rng_seed, p_floor, q):
@@ -28,8 +40,7 @@ def keep_mask(rng_seed, p_floor, q):
     Equivalent to the paper's two-stage draw (keep when ``u < p``, else keep with probability
     ``q`` using the renormalised ``(u - p) / (1 - p)``), with one uniform draw per pair.
     """
-    u = np.random.default_rng(rng_seed).random(len(q))
-    return u < p_floor + (1.0 - p_floor) * np.asarray(q)
+    return draws(rng_seed, len(q)) < p_floor + (1.0 - p_floor) * np.asarray(q)
 
 
 def random_rate(rates, epoch):
@@ -80,24 +91,83 @@ class Batcher:
     def __call__(self, dataset, epoch):
         return self.pack(self.candidates(epoch))
 
+    def split_to(self, batches, budget):
+        """*batches* with the largest ones halved until there are *budget* of them (halves of a
+        batch under the token limit stay under it)."""
+        batches = list(batches)
+        while len(batches) < budget:
+            big = max(range(len(batches)), key=lambda i: len(batches[i]), default=None)
+            if big is None or len(batches[big]) < 2:
+                raise ValueError(f"cannot make {budget} batches of {sum(map(len, batches))} pairs")
+            b = batches[big]
+            batches[big:big + 1] = [b[:len(b) // 2], b[len(b) // 2:]]
+        return batches
+
+
+def fit(batcher, candidates, margin, budget):
+    """Exactly *budget* batches of the pairs of *candidates* ranked highest by *margin*.
+
+    The rule keeps the pairs with ``margin > 0``. If they pack into more batches than *budget*, the
+    lowest-margin ones are left out; into fewer, the highest-margin dropped ones are added; the
+    cut is found by interpolation search over the packing (fairseq's ``batch_by_size``), and a
+    last shortfall of batches (packing is not exactly monotone) is made up by halving the largest.
+    *candidates* keep their (length-sorted) order within the selection.
+    """
+    order = np.argsort(-margin, kind="stable")
+    counts = {0: 0}
+
+    def select(n):
+        chosen = np.zeros(len(candidates), dtype=bool)
+        chosen[order[:n]] = True
+        return candidates[chosen]
+
+    def count(n):
+        if n not in counts:
+            counts[n] = len(batcher.pack(select(n)))
+        return counts[n]
+
+    n = int((margin > 0).sum())
+    if count(n) <= budget:
+        lo, hi = n, len(candidates)
+    else:
+        lo, hi = 0, n
+    if count(hi) <= budget:
+        lo = hi
+    bisect = False
+    while hi - lo > 1:  # count(lo) <= budget < count(hi)
+        if bisect:
+            mid = (lo + hi) // 2
+        else:  # interpolate: the number of batches grows about linearly with the pairs
+            mid = lo + int((hi - lo) * (budget + 0.5 - count(lo)) / (count(hi) - count(lo)))
+        mid = min(max(mid, lo + 1), hi - 1)
+        bisect = not bisect
+        if count(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return batcher.split_to(batcher.pack(select(lo)), budget)
+
 
 class EpochPlanner:
-    """Plans one epoch: candidates, the keep mask from the Assistant, the packed batches.
+    """Plans epochs: candidates, draws, the keep decisions from the Assistant, the batches.
 
     With *random_rates* (epoch -> keep rate) pairs are dropped uniformly at random at that rate
-    instead: the control that shows whether the Assistant's choices matter.
+    instead: the control that shows whether the Assistant's choices matter. *chunks* is
+    ``--assistant-plan-chunks``.
     """
 
     def __init__(self, batcher, tables, assistant, feed, base_prob, warmup_epochs, seed,
-                 random_rates=None):
+                 random_rates=None, chunks=1):
         self.batcher = batcher
-        self.random_rates = random_rates
         self.tables = tables
         self.assistant = assistant
         self.feed = feed
         self.base_prob = base_prob
         self.warmup_epochs = warmup_epochs
         self.seed = seed
+        self.random_rates = random_rates
+        self.chunks = chunks
+        self.current = None  # the EpochPlan being trained
 
     def keep_floor(self, epoch):
         if self.random_rates is not None:
@@ -106,123 +176,231 @@ class EpochPlanner:
             return 1.0
         return max(self.base_prob, 1.0 - self.assistant.confidence)
 
-    def decide(self, epoch, candidates):
-        """Keep mask over all dataset indices for *epoch* (Assistant state as of now)."""
-        keep = np.zeros(len(self.tables), dtype=bool)
+    def thresholds(self, epoch, ids):
+        """``p + (1 - p) q_i`` for the pairs *ids*, with the Assistant's state as of now."""
         p = self.keep_floor(epoch)
-        if p >= 1.0:
-            keep[candidates] = True
-        elif self.random_rates is not None:
-            # its own random stream: the control's draws are independent of AutoAssist's
-            keep[candidates] = keep_mask((self.seed, epoch, 1), p, np.zeros(len(candidates)))
-        else:
-            q = self.assistant.keep_prob(self.tables, candidates)
-            keep[candidates] = keep_mask((self.seed, epoch), p, q)
-        return keep
+        if p >= 1.0 or self.random_rates is not None:
+            return np.full(len(ids), p)
+        return p + (1.0 - p) * self.assistant.keep_prob(self.tables, ids)
 
-    def plan(self, epoch, keep=None):
-        """Batches for *epoch*; *keep* is a restored keep mask, else one is drawn now."""
+    def stream(self, epoch):
+        # the random control has its own stream: its draws are independent of AutoAssist's
+        return (self.seed, epoch, 1) if self.random_rates is not None else (self.seed, epoch)
+
+    def parts(self, epoch, n):
+        """Positions 0..n-1 split at random into ``chunks`` near-equal parts, each ascending."""
+        if self.chunks == 1:
+            return [np.arange(n)]
+        label = np.empty(n, dtype=np.int64)
+        label[draws((self.seed, epoch, 2), n).argsort(kind="stable")] = (
+            np.arange(n) * self.chunks // max(n, 1))
+        order = np.argsort(label, kind="stable")
+        bounds = np.searchsorted(label[order], np.arange(1, self.chunks))
+        return np.split(order, bounds)
+
+    def plan(self, epoch, restored=None):
+        """The :class:`EpochPlan` of *epoch*; *restored* is an interrupted epoch's saved state."""
         self.feed.drain()
         self.assistant.begin_epoch(epoch, len(self.tables))
         candidates = self.batcher.candidates(epoch)
-        if keep is None:
-            keep = self.decide(epoch, candidates)
-        kept = candidates[keep[candidates]]
-        note = ""
-        if len(kept) == 0 and len(candidates) > 0:
-            kept = self.batcher.pack(candidates)[0]
-            keep = np.zeros_like(keep)
-            keep[kept] = True
-            note = " (the plan kept no pair: training one batch)"
-        batches = self.batcher.pack(kept)
-        stats = {
-            "candidates": len(candidates),
-            "kept_pairs": len(kept),
-            "keep_rate": len(kept) / max(len(candidates), 1),
-            "kept_tokens": int(self.tables.tgt.sizes[kept].sum()),
-            "keep_floor": self.keep_floor(epoch),
-            "batches": len(batches),
-        }
-        logger.info(
-            "AutoAssist epoch %d plan: kept %d of %d pairs (keep_rate %.4f, floor p=%.3f), "
-            "%d target tokens, %d batches%s",
-            epoch, stats["kept_pairs"], stats["candidates"], stats["keep_rate"],
-            stats["keep_floor"], stats["kept_tokens"], stats["batches"], note,
-        )
-        return batches, keep, stats
+        plan = EpochPlan(self, epoch, candidates, draws(self.stream(epoch), len(candidates)),
+                         self.parts(epoch, len(candidates)), restored)
+        self.current = plan
+        return plan
+
+    def batch_done(self):
+        """One more batch of the current plan trained (its losses are in the feed)."""
+        if self.current is not None:
+            self.current.batch_done()
 
 
-class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
-    """fairseq's :class:`EpochBatchIterator` whose batches are planned anew for every epoch.
+class EpochPlan:
+    """One epoch: its chunks, their batch budgets, the batches of the chunks planned so far.
 
-    The epoch's length is fixed once :meth:`next_epoch_itr` returns. ``state_dict`` carries the
-    Assistant's state and the current epoch's keep mask; ``load_state_dict`` restores them before
-    the epoch is (re)planned.
+    Chunk 0 is planned at the epoch start; chunk *k* when half of chunk *k - 1* has been trained
+    (its planning is queued behind the losses of exactly those batches, so the Assistant's state it
+    sees does not depend on timing), or earlier if the data loader asks for it first (logged).
     """
 
-    def __init__(self, planner, **kwargs):
+    def __init__(self, planner, epoch, candidates, u, parts, restored=None):
         self.planner = planner
-        self._keep = None  # (epoch, keep mask) of the planned epoch
-        self._stats = None
-        super().__init__(batch_sampler=self._plan, **kwargs)
+        self.epoch = epoch
+        self.candidates = candidates
+        self.u = u
+        self.parts = parts
+        self.floor = planner.keep_floor(epoch)
+        self.trained = 0  # batches of this epoch whose losses were handed over
+        self._batches = []  # of the planned chunks
+        self._lock = threading.Condition(threading.RLock())
+        self._error = None
+        batcher, n_pairs = planner.batcher, len(planner.tables)
+        if restored is not None:
+            self.keep = restored["keep"]
+            budgets = restored["budgets"]
+            if budgets is None:  # a checkpoint written before chunked planning (one chunk)
+                budgets = [len(batcher.pack(candidates[p][self.keep[candidates[p]]])) for p in parts]
+            self.budgets = [int(b) for b in budgets]
+            for k in range(int(restored["planned"])):
+                ids = candidates[parts[k]]
+                self._batches.append(batcher.split_to(batcher.pack(ids[self.keep[ids]]),
+                                                      self.budgets[k]))
+        else:
+            self.keep = np.zeros(n_pairs, dtype=bool)
+            self.keep[candidates] = self.u < planner.thresholds(epoch, candidates)
+            self.note = ""
+            if len(candidates) and not self.keep[candidates].any():
+                self.keep[batcher.pack(candidates)[0]] = True
+                self.note = " (the plan kept no pair: training one batch)"
+            packed = [batcher.pack(candidates[p][self.keep[candidates[p]]]) for p in parts]
+            self.budgets = [len(b) for b in packed]
+            self._batches.append(packed[0])
+            self.start_kept = int(self.keep.sum())
+        ends = np.cumsum(self.budgets)
+        self.starts = ends - self.budgets
+        # chunk k >= 1 is planned once half of chunk k - 1 has been trained
+        self.triggers = [0] + [int(s + b // 2) for s, b in zip(self.starts[:-1], self.budgets[:-1])]
+        self.total = int(ends[-1]) if len(ends) else 0
 
-    def _plan(self, dataset, epoch):
-        restored = self._keep[1] if self._keep is not None and self._keep[0] == epoch else None
-        batches, keep, self._stats = self.planner.plan(epoch, restored)
-        self._keep = (epoch, keep)
-        return batches
-
+    # ------------------------------------------------------------------ planning
     @property
-    def first_batch(self):
-        """fairseq's dummy batch, taken from the unplanned candidates (planning needs the
-        Assistant's restored state, which a checkpoint brings only after this is read)."""
-        batches = self.planner.batcher(self.dataset, self.epoch)
-        if len(batches) == 0:
-            raise ValueError("The training set is empty: every pair was filtered out by size")
-        return self.collate_fn([self.dataset[i] for i in batches[0]])
+    def planned(self):
+        return len(self._batches)
 
-    def next_epoch_itr(self, shuffle=True, fix_batches_to_gpus=False, set_dataset_epoch=True):
-        itr = super().next_epoch_itr(shuffle, fix_batches_to_gpus, set_dataset_epoch)
-        self._log_epoch()
-        return itr
+    def _plan_chunk(self, k, why):
+        """Plan chunk *k*, and any unplanned chunk before it, with the Assistant's state as of
+        now."""
+        while self.planned <= k:
+            self._plan_next(self.planned, why)
 
-    def _log_epoch(self):
-        """Epoch metrics in fairseq's epoch ``train`` line: the plan now, the Assistant's
-        accuracy/AUC on this epoch's losses when the line is printed (after the last step)."""
-        s = self._stats
-        metrics.log_scalar("candidates", float(s["candidates"]), priority=799, round=0)
-        metrics.log_scalar("keep_rate", float(s["keep_rate"]), priority=800, round=4)
-        metrics.log_scalar("kept_pairs", float(s["kept_pairs"]), priority=801, round=0)
-        metrics.log_scalar("kept_tokens", float(s["kept_tokens"]), priority=802, round=0)
-        metrics.log_scalar("keep_floor", float(s["keep_floor"]), priority=803, round=3)
-        for i, key in enumerate(("assistant_acc", "assistant_auc", "assistant_conf",
-                                 "assistant_loss_mean")):
-            metrics.log_derived(key, self._derived(key), priority=810 + i)
+    def _plan_next(self, k, why):
+        """Plan chunk *k* (the next one). The work runs outside the lock, so the Boss's
+        :meth:`batch_done` never waits for it."""
+        try:
+            ids = self.candidates[self.parts[k]]
+            margin = self.planner.thresholds(self.epoch, ids) - self.u[self.parts[k]]
+            batches = fit(self.planner.batcher, ids, margin, self.budgets[k])
+        except BaseException as e:
+            with self._lock:
+                self._error = e
+                self._lock.notify_all()
+            raise
+        with self._lock:
+            if k < self.planned:  # planned meanwhile by the other thread
+                return
+            before = self.keep[ids].copy()
+            self.keep[ids] = False
+            if batches:
+                self.keep[np.concatenate(batches)] = True
+            self._batches.append(batches)
+            self._lock.notify_all()
+        logger.info(
+            "AutoAssist epoch %d chunk %d/%d planned %s: kept %d of %d pairs (the rule alone "
+            "keeps %d; %d decisions changed since the epoch start), %d batches",
+            self.epoch, k + 1, len(self.parts), why, int(self.keep[ids].sum()), len(ids),
+            int((margin > 0).sum()), int((self.keep[ids] != before).sum()), len(batches))
 
-    def _derived(self, key):
-        def value(meters):
-            self.planner.feed.drain()
-            return round(float(self.planner.assistant.epoch_stats()[key]), 4)
-        return value
+    def start_counting(self, trained):
+        """Set the number of batches already trained (a resumed epoch starts past 0)."""
+        with self._lock:
+            self.trained = trained
+        for k in range(self.planned, len(self.parts)):
+            if self.triggers[k] <= trained:
+                self._plan_chunk(k, f"at batch {trained}")
 
-    def state_dict(self):
-        state = super().state_dict()
-        self.planner.feed.drain()
-        mid_epoch = state["iterations_in_epoch"] > 0 and self._keep is not None
-        state["autoassist"] = {
-            "assistant": self.planner.assistant.state_dict(),
-            "keep_epoch": int(self._keep[0]) if mid_epoch else -1,
-            "keep": torch.from_numpy(self._keep[1].copy()) if mid_epoch else torch.zeros(0, dtype=torch.bool),
+    def batch_done(self):
+        with self._lock:
+            self.trained += 1
+            due = [k for k in range(self.planned, len(self.parts))
+                   if self.triggers[k] == self.trained]
+        for k in due:  # queued behind the losses of the batches trained so far
+            self.planner.feed.call(self._plan_chunk, k, f"after batch {self.trained}")
+
+    def chunk_batches(self, k):
+        """The batches of chunk *k*, planned (or waited for) when first asked."""
+        with self._lock:
+            while k >= self.planned:
+                if self._error is not None:
+                    raise RuntimeError("AutoAssist: planning a chunk failed") from self._error
+                if self.trained >= self.triggers[k]:
+                    self.planner.feed.check()  # a failed feed will never plan it
+                    self._lock.wait(timeout=1.0)  # its planning is queued in the feed
+                else:
+                    logger.warning(
+                        "AutoAssist epoch %d: the data loader reached chunk %d after %d of the %d "
+                        "batches due before it was planned; planning it now (a resume from a "
+                        "checkpoint in between may plan it differently). Fewer, larger chunks, "
+                        "a smaller --data-buffer-size or --update-freq avoid this.",
+                        self.epoch, k + 1, self.trained, self.triggers[k])
+                    self._plan_chunk(k, f"early, at batch {self.trained}")
+            return self._batches[k]
+
+    # ------------------------------------------------------------------ views
+    def frozen(self):
+        """Batches of the epoch as planned so far (the start plan's budgets for the rest); fairseq
+        takes the epoch's length from them."""
+        out = [b for batches in self._batches for b in batches]
+        return out + [np.zeros(0, dtype=np.int64)] * (self.total - len(out))
+
+    def ordered(self, shuffle):
+        """The epoch's batches in training order, chunk after chunk, each chunk's batches shuffled
+        (seeded) when *shuffle*; a lazy sequence that fairseq's data loader walks through."""
+        return PlannedBatches(self, shuffle)
+
+    def stats(self):
+        kept = self.candidates[self.keep[self.candidates]]
+        return {
+            "candidates": len(self.candidates),
+            "kept_pairs": len(kept),
+            "keep_rate": len(kept) / max(len(self.candidates), 1),
+            "kept_tokens": int(self.planner.tables.tgt.sizes[kept].sum()),
+            "keep_floor": self.floor,
+            "batches": self.total,
         }
-        return state
 
-    def load_state_dict(self, state_dict):
-        aa = state_dict.get("autoassist")
-        if aa is not None:
-            self.planner.feed.drain()
-            self.planner.assistant.load_state_dict(aa["assistant"])
-            self._keep = (int(aa["keep_epoch"]), aa["keep"].numpy().copy()) if aa["keep_epoch"] >= 0 else None
-            self._frozen_batches = None  # planned before the checkpoint was read: plan again
-        super().load_state_dict(state_dict)
-        if self._next_epoch_itr is None:
-            self._frozen_batches = None
+    def log(self):
+        s = self.stats()
+        chunks = ""
+        if len(self.parts) > 1:
+            chunks = (f" in {len(self.parts)} chunks of {', '.join(map(str, self.budgets))} "
+                      f"batches, re-planned as training goes")
+        logger.info(
+            "AutoAssist epoch %d plan: kept %d of %d pairs (keep_rate %.4f, floor p=%.3f), "
+            "%d target tokens, %d batches%s%s",
+            self.epoch, s["kept_pairs"], s["candidates"], s["keep_rate"], s["keep_floor"],
+            s["kept_tokens"], s["batches"], chunks, getattr(self, "note", ""))
+
+    def state(self):
+        with self._lock:
+            return {"epoch": self.epoch, "keep": self.keep.copy(),
+                    "budgets": list(self.budgets), "planned": self.planned}
+
+
+class PlannedBatches:
+    """A fixed-length sequence of an epoch's batches whose chunks are planned when reached, for
+    fairseq's ``FrozenBatchSampler`` (which only takes ``len``, ``[offset:]`` and iterates)."""
+
+    def __init__(self, plan, shuffle, offset=0):
+        self.plan = plan
+        self.shuffle = shuffle
+        self.offset = offset
+
+    def __len__(self):
+        return self.plan.total - self.offset
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or key.step not in (None, 1) or key.stop is not None:
+            raise TypeError("PlannedBatches only supports [offset:]")
+        return PlannedBatches(self.plan, self.shuffle, self.offset + (key.start or 0))
+
+    def __iter__(self):
+        plan = self.plan
+        for k, (start, budget) in enumerate(zip(plan.starts, plan.budgets)):
+            if start + budget <= self.offset or budget == 0:
+                continue
+            batches = plan.chunk_batches(k)
+            order = np.arange(len(batches))
+            if self.shuffle:
+                order = np.random.default_rng((plan.planner.seed, plan.epoch, 3, k)).permutation(order)
+            for i in order[max(self.offset - start, 0):]:
+                yield batches[i]
+

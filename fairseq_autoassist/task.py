@@ -20,7 +20,8 @@ from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
 from .assistant import Assistant
 from .feed import LossFeed
-from .sampler import AutoAssistEpochBatchIterator, Batcher, EpochPlanner
+from .iterator import AutoAssistEpochBatchIterator
+from .sampler import Batcher, EpochPlanner
 from .tokens import PairTables
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,13 @@ class AutoAssistTranslationConfig(TranslationConfig):
         metadata={"help": "JSON file {epoch: keep rate} for --assistant-scorer random (epochs past "
                           "the last one keep its rate), e.g. an AutoAssist run's keep rates"},
     )
+    assistant_plan_chunks: int = field(
+        default=1,
+        metadata={"help": "plan each epoch in N chunks: the epoch's length is fixed at its start, "
+                          "and chunk k > 1 is planned again with the Assistant's state when half "
+                          "of chunk k - 1 has been trained (for long epochs, where a plan made at "
+                          "the epoch start goes stale); 1 = plan once per epoch"},
+    )
     assistant_lr: float = field(
         default=0.5,
         metadata={"help": "learning rate of the Assistant's online AdaGrad (per-token step sizes)"},
@@ -88,6 +96,7 @@ class AutoAssistTranslationTask(TranslationTask):
         self.assistant = None
         self.feed = None
         self.tables = None
+        self.planner = None
         self.trained_target_tokens = 0
         self.train_start = None
 
@@ -150,9 +159,11 @@ class AutoAssistTranslationTask(TranslationTask):
                 self.cfg.assistant_features, self.cfg.assistant_lr, self.cfg.assistant_l2,
                 self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs,
             )
-        return EpochPlanner(batcher, self.tables, self.assistant, self.feed,
-                            self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs, seed,
-                            random_rates=_read_keep_rates(self.cfg))
+        self.planner = EpochPlanner(
+            batcher, self.tables, self.assistant, self.feed, self.cfg.assistant_base_prob,
+            self.cfg.assistant_warmup_epochs, seed, random_rates=_read_keep_rates(self.cfg),
+            chunks=self.cfg.assistant_plan_chunks)
+        return self.planner
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
                    **kwargs):
@@ -166,6 +177,7 @@ class AutoAssistTranslationTask(TranslationTask):
             per_sentence = criterion.pop_sentence_losses()
             if per_sentence is not None and not ignore_grad:
                 self.feed.put(self.tables, sample["id"], *per_sentence)
+            self.planner.batch_done()
         return out
 
     def state_dict(self):
@@ -210,6 +222,8 @@ def _check_config(cfg):
         problems.append(f"--assistant-l2 must be >= 0, got {cfg.assistant_l2}")
     if not 0.0 <= cfg.assistant_mean_decay < 1.0:
         problems.append(f"--assistant-mean-decay must be in [0, 1), got {cfg.assistant_mean_decay}")
+    if cfg.assistant_plan_chunks < 1:
+        problems.append(f"--assistant-plan-chunks must be >= 1, got {cfg.assistant_plan_chunks}")
     if cfg.assistant_mean not in ("ema", "prev-epoch"):
         problems.append(f"--assistant-mean must be ema or prev-epoch, got {cfg.assistant_mean}")
     if cfg.assistant_features not in ("bow", "tfidf"):

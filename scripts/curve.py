@@ -66,92 +66,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 USER_DIR = REPO / "fairseq_autoassist"
+for _path in (REPO, REPO / "scripts"):  # the plugin (also when not pip-installed), presets.py
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 RUNS = ("baseline", "autoassist", "random")
 COLUMNS = ["run", "arch", "data", "seed", "device", "checkpoint", "wall_seconds", "updates",
            "trained_target_tokens", "keep_rate", "valid_nll", "bleu"]
 AXES = ("wall_seconds", "trained_target_tokens")
 TARGETS = ("baseline_best", "baseline_best_minus_0.5")
 
-# ---------------------------------------------------------------------------------------- presets
-# fairseq-train flags per --arch. The CPU presets are small enough to approach convergence on
-# Multi30k within minutes on 2 cores; the paper-like presets are fairseq's architectures with
-# their usual optimizer settings, for a GPU with --fp16/--bf16. Learning-rate schedules are
-# update-based or constant: an epoch-based schedule (--force-anneal, reduce_lr_on_plateau) would
-# anneal AutoAssist, whose epochs are shorter, earlier in updates than the baseline.
-ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)"]
-PRESETS = {
-    "tiny": dict(
-        help="for tests: Transformer 1+1 layers, 32-d, ffn 64, 2 heads",
-        args=["--arch", "transformer", "--encoder-layers", "1", "--decoder-layers", "1",
-              "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
-              "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64",
-              "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
-              "--share-all-embeddings", "--dropout", "0.1", *ADAM, "--lr", "3e-3",
-              "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "20", "--max-tokens", "2000"]),
-    "transformer-cpu": dict(
-        help="Transformer 2+2 layers, 256-d, ffn 512, 4 heads, dropout 0.2, adam 1e-3, "
-             "inverse_sqrt warm-up 400, 4096 tokens",
-        args=["--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
-              "--encoder-embed-dim", "256", "--decoder-embed-dim", "256",
-              "--encoder-ffn-embed-dim", "512", "--decoder-ffn-embed-dim", "512",
-              "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
-              "--share-all-embeddings", "--dropout", "0.2", *ADAM, "--lr", "1e-3",
-              "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "400", "--max-tokens", "4096"]),
-    "lstm-cpu": dict(
-        help="LSTM: 1-layer bidirectional encoder, 1-layer attentional decoder, 256-d, dropout "
-             "0.2, adam 1e-3, inverse_sqrt warm-up 400, clip 1.0, 4096 tokens",
-        args=["--arch", "lstm", "--encoder-layers", "1", "--encoder-bidirectional",
-              "--encoder-embed-dim", "256", "--encoder-hidden-size", "256",
-              "--decoder-layers", "1", "--decoder-embed-dim", "256",
-              "--decoder-hidden-size", "256", "--decoder-out-embed-dim", "256",
-              "--share-decoder-input-output-embed", "--dropout", "0.2", *ADAM, "--lr", "1e-3",
-              "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "400", "--clip-norm", "1.0",
-              "--max-tokens", "4096"]),
-    "fconv-cpu": dict(
-        help="ConvS2S: 3 encoder / 2 decoder conv layers of 256 channels, kernel 3, 256-d, "
-             "dropout 0.2, nag 0.25, clip 0.1, 4096 tokens (fconv_iwslt_de_en's recipe, "
-             "one layer fewer on each side)",
-        args=["--arch", "fconv", "--encoder-embed-dim", "256", "--decoder-embed-dim", "256",
-              "--decoder-out-embed-dim", "256", "--encoder-layers", "[(256, 3)] * 3",
-              "--decoder-layers", "[(256, 3)] * 2", "--dropout", "0.2", "--optimizer", "nag",
-              "--lr", "0.25", "--clip-norm", "0.1", "--lr-scheduler", "fixed",
-              "--max-tokens", "4096"]),
-    "transformer-iwslt": dict(
-        help="transformer_iwslt_de_en, adam 5e-4, inverse_sqrt warm-up 4000, dropout 0.3, "
-             "weight decay 1e-4, 4096 tokens (fairseq's IWSLT'14 recipe)",
-        args=["--arch", "transformer_iwslt_de_en", "--share-decoder-input-output-embed", *ADAM,
-              "--clip-norm", "0.0", "--lr", "5e-4", "--lr-scheduler", "inverse_sqrt",
-              "--warmup-updates", "4000", "--dropout", "0.3", "--weight-decay", "0.0001",
-              "--max-tokens", "4096"]),
-    "transformer-wmt": dict(
-        help="transformer_wmt_en_de (base), shared embeddings, adam 7e-4, inverse_sqrt warm-up "
-             "4000 from 1e-7, dropout 0.1, 8192 tokens",
-        args=["--arch", "transformer_wmt_en_de", "--share-all-embeddings", *ADAM,
-              "--clip-norm", "0.0", "--lr", "7e-4", "--lr-scheduler", "inverse_sqrt",
-              "--warmup-updates", "4000", "--warmup-init-lr", "1e-07", "--dropout", "0.1",
-              "--weight-decay", "0.0", "--max-tokens", "8192"]),
-    "fconv-iwslt": dict(
-        help="fconv_iwslt_de_en, nag 0.25, clip 0.1, dropout 0.2, 4000 tokens "
-             "(fairseq's IWSLT'14 recipe)",
-        args=["--arch", "fconv_iwslt_de_en", "--optimizer", "nag", "--lr", "0.25",
-              "--clip-norm", "0.1", "--dropout", "0.2", "--lr-scheduler", "fixed",
-              "--max-tokens", "4000"]),
-    "fconv-wmt": dict(
-        help="fconv_wmt_en_de, nag 0.5, clip 0.1, dropout 0.2, 4000 tokens (fairseq's WMT'14 "
-             "recipe without its epoch-based --force-anneal)",
-        args=["--arch", "fconv_wmt_en_de", "--optimizer", "nag", "--lr", "0.5",
-              "--clip-norm", "0.1", "--dropout", "0.2", "--lr-scheduler", "fixed",
-              "--max-tokens", "4000"]),
-    "lstm-iwslt": dict(
-        help="lstm_wiseman_iwslt_de_en, adam 1e-3 constant, clip 1.0, 4096 tokens",
-        args=["--arch", "lstm_wiseman_iwslt_de_en", *ADAM, "--lr", "1e-3",
-              "--lr-scheduler", "fixed", "--clip-norm", "1.0", "--max-tokens", "4096"]),
-    "lstm-wmt": dict(
-        help="lstm_luong_wmt_en_de, sgd 1.0 constant, clip 5.0, 4096 tokens (Luong et al. "
-             "without their epoch-based halving)",
-        args=["--arch", "lstm_luong_wmt_en_de", "--optimizer", "sgd", "--lr", "1.0",
-              "--lr-scheduler", "fixed", "--clip-norm", "5.0", "--max-tokens", "4096"]),
-}
+from presets import PRESETS  # noqa: E402
 
 # flags this script sets itself; --extra must not set them
 RESERVED = ("--save-dir", "--max-update", "--save-interval-updates", "--keep-interval-updates",
@@ -219,6 +143,11 @@ def parse_args(argv):
     parser.add_argument("--keep-all-checkpoints", action="store_true",
                         help="keep the epoch-end and checkpoint_last.pt files that are not on the "
                              "K-update grid (default: delete them after training)")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train (or reuse) every run, then stop without evaluating; run the "
+                             "same command without this flag later to evaluate and report (lets "
+                             "training run alone on a shared machine while evaluation, whose "
+                             "time is not on the curve, runs beside other work)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the fairseq-train commands of the first seed and exit")
     args = parser.parse_args(argv)
@@ -381,13 +310,17 @@ def echo_train(line):
 
 
 def parse_train_log(text):
-    """Epochs (keep rates from the plan lines, end updates from the train records) and the
-    checkpoint write seconds per save."""
+    """Epochs (keep rates from the train records, which count pairs of chunks planned during the
+    epoch too, else from the plan lines; end updates from the train records) and the checkpoint
+    write seconds per save."""
     plans = {int(e): (int(k), int(c)) for e, k, c in PLAN.findall(text)}
     ends = {}
     for m in TRAIN_RECORD.finditer(text):
         r = json.loads(m.group(1))
         ends[int(r["epoch"])] = int(float(r["train_num_updates"]))
+        if "train_kept_pairs" in r and "train_candidates" in r:
+            plans[int(r["epoch"])] = (int(float(r["train_kept_pairs"])),
+                                      int(float(r["train_candidates"])))
     epochs = []
     for e in sorted(set(plans) | set(ends)):
         kept, cand = plans.get(e, (None, None))
@@ -814,6 +747,9 @@ def main(argv=None):
         for seed in args.seed_list:
             for run in RUNS:
                 infos[(seed, run)] = train_run(args, ctx, seed, run)
+        if args.train_only:
+            log("--train-only: training done; run again without it to evaluate and report")
+            return 0
 
         evals = {}
         t0 = time.perf_counter()

@@ -71,3 +71,21 @@ def plans(log):
 
 def python(*args, **kwargs):
     return run([sys.executable, *args], **kwargs)
+
+
+PLAN_BATCHES = re.compile(r"AutoAssist epoch (\d+) plan: kept .*?, (\d+) batches")
+CHUNK = re.compile(r"AutoAssist epoch (\d+) chunk (\d+)/(\d+) planned ([^:]*): kept (\d+) of (\d+) "
+                   r"pairs \(the rule alone keeps (\d+); (\d+) decisions changed since the epoch "
+                   r"start\), (\d+) batches")
+
+
+def plan_batches(log):
+    """{epoch: batches the epoch's start plan fixed}."""
+    return {int(e): int(b) for e, b in PLAN_BATCHES.findall(log)}
+
+
+def chunk_plans(log):
+    """(epoch, chunk, of, when, kept, pairs, rule_kept, changed, batches) of each chunk planned
+    during an epoch."""
+    return [(int(e), int(k), int(n), when, int(kept), int(c), int(r), int(ch), int(b))
+            for e, k, n, when, kept, c, r, ch, b in CHUNK.findall(log)]

@@ -5,7 +5,8 @@ import glob
 
 import pytest
 
-from runs import AUTOASSIST, REPO, USER_DIR, log_records, plans, run, train
+from runs import (AUTOASSIST, REPO, USER_DIR, chunk_plans, log_records, plan_batches, plans,
+                  run, train)
 
 
 def updates_per_epoch(log):
@@ -78,6 +79,42 @@ def test_resume_mid_epoch_continues_the_same_plan(m30k, tmp_path):
         for key in ("train_loss", "train_nll_loss", "train_num_updates", "train_keep_rate",
                     "train_kept_pairs", "train_assistant_acc", "train_assistant_auc"):
             assert got[key] == want[key], key
+
+
+def test_chunked_planning_replans_mid_epoch_keeps_the_length_and_resumes(m30k, tmp_path):
+    """--assistant-plan-chunks 4: chunks 2-4 of each epoch are planned again while it trains, half
+    a chunk ahead, and the Assistant has learnt meanwhile, so decisions change; every epoch trains
+    exactly the batches its start plan fixed; a run stopped mid-epoch resumes the same plans.
+    (--num-workers 0 --data-buffer-size 0: the data loader asks for a batch only when training
+    needs it, so no chunk is planned early.)"""
+    args = [*AUTOASSIST, "--max-epoch", "3", "--no-epoch-checkpoints", "--max-tokens", "500",
+            "--assistant-plan-chunks", "4", "--num-workers", "0", "--data-buffer-size", "0",
+            "--save-interval-updates", "5", "--update-freq", "2"]
+    _, whole = train(m30k, tmp_path / "a", *args)
+    assert "planning it now" not in whole  # no early planning
+    budgets = plan_batches(whole)
+    steps = updates_per_epoch(whole)
+    assert sorted(budgets) == [1, 2, 3]
+    assert steps == [-(-budgets[e] // 2) for e in (1, 2, 3)]  # the length the start fixed
+    chunks = chunk_plans(whole)
+    assert [(e, k) for e, k, *_ in chunks] == [(e, k) for e in (1, 2, 3) for k in (2, 3, 4)]
+    assert all(c[3].startswith("after batch") for c in chunks)
+    changed = sum(c[7] for c in chunks if c[0] >= 2)
+    assert changed > 0  # the Assistant learnt within the epoch and decisions moved
+    assert all(c[7] == 0 and c[4] == c[5] for c in chunks if c[0] == 1)  # warm-up keeps all
+    records = log_records(whole, "train")
+    assert 0 < float(records[2]["train_keep_rate"]) < 1
+
+    stop = steps[0] + steps[1] + steps[2] // 2  # inside epoch 3, after chunk 2 is planned
+    _, first = train(m30k, tmp_path / "b", *args, "--max-update", str(stop))
+    _, second = train(m30k, tmp_path / "b", *args)
+    assert "Loaded checkpoint" in second
+    assert chunk_plans(first) + chunk_plans(second) == chunks
+    assert plan_batches(second) == {3: budgets[3]}
+    got, want = log_records(second, "train")[-1], records[2]
+    for key in ("train_loss", "train_nll_loss", "train_num_updates", "train_keep_rate",
+                "train_kept_pairs", "train_assistant_acc", "train_assistant_auc"):
+        assert got[key] == want[key], key
 
 
 TIMING = ("wps", "ups", "wall", "gb_free")

@@ -13,7 +13,7 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 import fairseq_autoassist  # noqa: F401  (registers the task and criterion)
 from fairseq_autoassist.assistant import Assistant, roc_auc
 from fairseq_autoassist.feed import LossFeed
-from fairseq_autoassist.sampler import Batcher, EpochPlanner, keep_mask
+from fairseq_autoassist.sampler import Batcher, EpochPlanner, fit, keep_mask
 from fairseq_autoassist.tokens import TokenTable
 from runs import ARCHS
 
@@ -132,6 +132,23 @@ def test_assistant_learns_a_synthetic_rule(features):
     assert a.confidence > 0.8
 
 
+def test_keep_prob_equals_the_learning_path():
+    """The planning path (folded IDF weights) gives the probabilities the update path computes."""
+    tables, hard, loss, vocab = synthetic(n=2000)
+    for features in ("bow", "tfidf"):
+        a = Assistant(tables, vocab, vocab, features=features)
+        for lo in range(0, 2000, 100):
+            ids = np.arange(lo, lo + 100)
+            a.learn(tables, ids, loss[ids] * 10, np.full(100, 10.0))
+        assert tables.src.in_order and tables.tgt.in_order
+        # a few pairs (gathered) and most of them (summed in corpus order, then picked)
+        for n in (700, 1900):
+            ids = np.random.default_rng(n).permutation(2000)[:n]
+            z, _ = a._logits(tables, ids)
+            np.testing.assert_allclose(a.keep_prob(tables, ids), 1 / (1 + np.exp(-z)),
+                                       rtol=1e-9, atol=1e-12)
+
+
 def test_assistant_ignores_non_finite_and_repeated_pairs():
     tables, _, loss, vocab = synthetic(n=200)
     a = Assistant(tables, vocab, vocab)
@@ -212,6 +229,28 @@ def test_batches_never_drop_a_pair(setup, max_tokens, max_sentences, mult):
             assert len(b) * max(valid.num_tokens(i) for i in b) <= max_tokens
 
 
+@pytest.mark.parametrize("shift", [-4, -1, 0, 1, 4])
+def test_fit_fills_the_budget_exactly_from_the_top_of_the_ranking(setup, shift):
+    """Re-planning a chunk: exactly *budget* batches, a duplicate-free subset of the chunk under
+    the token limit, made of the highest-margin pairs (the rule's kept pairs first)."""
+    task, _, _, valid = setup
+    batcher = Batcher(task, valid, 200, None, (1024, 1024), False, 8, seed=1)
+    cand = batcher.candidates(1)
+    margin = np.random.default_rng(shift + 10).normal(0, 1, len(cand))
+    budget = len(batcher.pack(cand[margin > 0])) + shift
+    batches = fit(batcher, cand, margin, budget)
+    assert len(batches) == budget
+    ids = np.concatenate(batches)
+    assert len(np.unique(ids)) == len(ids) and np.isin(ids, cand).all()
+    for b in batches:
+        assert len(b) * max(valid.num_tokens(i) for i in b) <= 200
+    chosen = np.isin(cand, ids)
+    assert 0 < chosen.sum() < len(cand)
+    assert margin[chosen].min() > margin[~chosen].max()  # the top of the ranking
+    rule = set(cand[margin > 0].tolist())
+    assert rule <= set(ids.tolist()) if shift >= 0 else set(ids.tolist()) < rule
+
+
 class _Stub:
     confidence = 1.0
 
@@ -234,9 +273,11 @@ def test_a_plan_that_keeps_nothing_trains_one_batch(setup, caplog):
     planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.0,
                            warmup_epochs=0, seed=1)
     with caplog.at_level(logging.INFO):
-        batches, keep, stats = planner.plan(3)
+        plan = planner.plan(3)
+        plan.log()
+    batches, stats = plan.frozen(), plan.stats()
     assert len(batches) == 1 and stats["kept_pairs"] == len(batches[0]) > 0
-    assert keep.sum() == len(batches[0])
+    assert plan.keep.sum() == len(batches[0])
     assert "kept no pair" in caplog.text
 
 
@@ -249,7 +290,7 @@ def test_random_control_drops_at_the_given_rates(setup):
     stub.keep_prob = None  # the random control never asks the Assistant
     planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.5,
                            warmup_epochs=1, seed=1, random_rates={1: 1.0, 2: 0.25})
-    rates = [planner.plan(epoch)[2]["keep_rate"] for epoch in (1, 2, 3)]
+    rates = [planner.plan(epoch).stats()["keep_rate"] for epoch in (1, 2, 3)]
     assert rates[0] == 1.0
     for r in rates[1:]:  # epoch 3 keeps the last rate
         assert abs(r - 0.25) < 4 * (0.25 * 0.75 / len(valid)) ** 0.5

@@ -1,0 +1,103 @@
+"""scripts/bench.py: the quick mode runs end to end and reports every figure; its invariant checks
+catch a broken plan (timings are reported, never asserted)."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from runs import REPO, python
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench", REPO / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_bench_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    _, log = python(REPO / "scripts" / "bench.py", "--quick", "--out", out, timeout=300)
+    res = json.loads(out.read_text())
+    assert [r["pairs"] for r in res["scoring"]] == [10_000, 100_000]
+    assert all(r["pairs_per_s"] > 0 for r in res["scoring"])
+    assert [r["target_tokens"] for r in res["learn"]] == [4096, 16384, 32768]
+    assert [r["chunks"] for r in res["planning"]] == [1, 10]
+    assert res["planning"][1]["chunk_seconds"] > 0
+    assert res["startup"]["pairs"] == 200_000 and res["startup"]["peak_mb"] > 0
+    boss = res["boss"]
+    assert len(boss["rounds"]) == 1 and {"a", "b", "c"} <= set(boss["rounds"][0])
+    assert boss["c_over_a"]["median"] > 0 and boss["b_over_a"]["median"] > 0
+    assert set(res["targets"]) == {"score_pairs_per_s", "learn_ms_per_4k_tokens",
+                                   "plan_epoch_seconds", "plan_epoch_peak_mb",
+                                   "boss_c_over_a_median"}
+    assert "| figure | measured | target | met |" in log
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    """A 5,000-pair synthetic corpus planned in 3 chunks, every chunk planned."""
+    bench = load_bench()
+    dataset, d = bench.synthetic_dataset(tmp_path_factory.mktemp("synth"), 5000, 2000)
+    from fairseq_autoassist.sampler import Batcher, EpochPlanner
+    from fairseq_autoassist.tokens import PairTables
+
+    tables = PairTables(dataset)
+    assistant = bench.trained_assistant(tables, len(d))
+    batcher = Batcher(bench.make_task(d), dataset, 1000, None, (1024, 1024), False, 8, seed=1)
+    planner = EpochPlanner(batcher, tables, assistant, bench._NoFeed(), base_prob=0.5,
+                           warmup_epochs=1, seed=1, chunks=3)
+    plan = planner.plan(2)
+    budgets = list(plan.budgets)
+    for k in (1, 2):
+        plan._plan_chunk(k, "in the test")
+    return bench, plan, dataset, budgets
+
+
+def test_bench_invariants_hold_on_a_real_plan(planned):
+    bench, plan, dataset, budgets = planned
+    assert bench.check_plan(plan, dataset, 1000, budgets) == sum(budgets)
+
+
+@pytest.mark.parametrize("breakage,message", [
+    ("duplicate", "two batches"),
+    ("stranger", "not a candidate"),
+    ("oversize", "over --max-tokens"),
+    ("budget", "budget"),
+])
+def test_bench_invariants_catch_a_broken_plan(planned, breakage, message):
+    bench, plan, dataset, budgets = planned
+    saved = [list(b) for b in plan._batches]
+    try:
+        chunk = plan._batches[1]
+        if breakage == "duplicate":
+            chunk[0] = np.concatenate([chunk[0], chunk[1][:1]])
+        elif breakage == "stranger":
+            outside = np.setdiff1d(np.arange(len(dataset)), plan.candidates)
+            if len(outside) == 0:  # every pair is a candidate: make one up past the corpus
+                outside = np.array([len(dataset)])
+            chunk[0] = np.concatenate([chunk[0][1:], outside[:1]])
+        elif breakage == "oversize":
+            chunk[0] = np.concatenate([chunk[0], chunk[1]])
+            del chunk[1]
+            chunk.append(chunk[-1][-1:])
+            chunk[-2] = chunk[-2][:-1]
+        else:
+            chunk.append(chunk.pop()[:1])  # same pairs lost, one batch too many
+            chunk.append(np.zeros(0, dtype=np.int64))
+        with pytest.raises(bench.InvariantError, match=message):
+            bench.check_plan(plan, dataset, 1000, budgets)
+    finally:
+        plan._batches[:] = saved
+
+
+def test_bench_exits_1_on_an_invariant_error(tmp_path, monkeypatch):
+    bench = load_bench()
+
+    def broken(*args, **kwargs):
+        raise bench.InvariantError("planted")
+
+    monkeypatch.setattr(bench, "bench_planning", broken)
+    assert bench.main(["--pairs", "2000", "--skip-boss", "--work", str(tmp_path)]) == 1
