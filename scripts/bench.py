@@ -9,7 +9,7 @@ Scoring, update, start-up and planning run in this process on a synthetic corpus
 fairseq mmap binaries (token ids from a Zipf distribution over a 32k vocabulary, sentence lengths
 log-normal around WMT14 en-de's mean of 27 tokens, target
 lengths following the source's), on one core. The Boss overhead alternates
-fairseq-train runs a, b, c, a, b, c, ... (a: stock ``--task translation``; b: ours with
+fairseq-train runs a, b, c, b, c, a, c, a, b, ... (rotated each round; a: stock ``--task translation``; b: ours with
 ``--assistant-off``; c: ours with the Assistant learning and planning but keeping every pair,
 ``--assistant-base-prob 1``) on real data and reports the paired ratios of target tokens per second,
 end to end (trained target tokens over the process's wall time, start-up included).
@@ -295,7 +295,9 @@ def bench_boss(data, preset, updates, rounds, threads, extra):
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             row = {}
-            for kind in "abc":
+            order = "abc"[r % 3:] + "abc"[:r % 3]  # rotated, so no kind always runs first
+            row["order"] = order
+            for kind in order:
                 cmd = boss_command(kind, data, Path(tmp) / kind, preset, updates, extra)
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
@@ -307,7 +309,7 @@ def bench_boss(data, preset, updates, rounds, threads, extra):
                 row[kind] = trained_tokens(proc.stdout + proc.stderr) / seconds
                 row[f"{kind}_seconds"] = seconds
             rows.append(row)
-            log(f"Boss round {r + 1}/{rounds}: target tokens/s a {row['a']:.0f}, b {row['b']:.0f}, "
+            log(f"Boss round {r + 1}/{rounds} (order {order}): target tokens/s a {row['a']:.0f}, b {row['b']:.0f}, "
                 f"c {row['c']:.0f}; c/a {row['c'] / row['a']:.4f}, b/a {row['b'] / row['a']:.4f}")
     out = {"rounds": rows, "preset": preset, "updates": updates, "threads": threads,
            "commands": {k: shlex.join(boss_command(k, data, "SAVE", preset, updates, extra))

@@ -132,6 +132,16 @@ def test_assistant_learns_a_synthetic_rule(features):
     assert a.confidence > 0.8
 
 
+def test_document_frequency_counts_sentences_not_tokens():
+    from fairseq_autoassist.assistant import document_frequency
+
+    tables, _, _, vocab = synthetic(n=1500)
+    want = np.zeros(vocab, dtype=np.int64)
+    for i in range(len(tables.src)):
+        want[np.unique(tables.src.gather([i])[0])] += 1
+    np.testing.assert_array_equal(document_frequency(tables.src, vocab), want)
+
+
 def test_keep_prob_equals_the_learning_path():
     """The planning path (folded IDF weights) gives the probabilities the update path computes."""
     tables, hard, loss, vocab = synthetic(n=2000)
@@ -142,7 +152,7 @@ def test_keep_prob_equals_the_learning_path():
             a.learn(tables, ids, loss[ids] * 10, np.full(100, 10.0))
         assert tables.src.in_order and tables.tgt.in_order
         # a few pairs (gathered) and most of them (summed in corpus order, then picked)
-        for n in (700, 1900):
+        for n in (300, 1900):
             ids = np.random.default_rng(n).permutation(2000)[:n]
             z, _ = a._logits(tables, ids)
             np.testing.assert_allclose(a.keep_prob(tables, ids), 1 / (1 + np.exp(-z)),
