@@ -34,13 +34,18 @@ def draws(rng_seed, n):
     return np.random.default_rng(rng_seed).random(n)
 
 
-def keep_mask(rng_seed, p_floor, q):
+def threshold(p_floor, q):
     """The acceptance rule: pair *i* is kept iff ``u_i < p + (1 - p) * q_i``, ``u_i ~ U(0, 1)``.
 
     Equivalent to the paper's two-stage draw (keep when ``u < p``, else keep with probability
     ``q`` using the renormalised ``(u - p) / (1 - p)``), with one uniform draw per pair.
     """
-    return draws(rng_seed, len(q)) < p_floor + (1.0 - p_floor) * np.asarray(q)
+    return p_floor + (1.0 - p_floor) * np.asarray(q)
+
+
+def keep_mask(rng_seed, p_floor, q):
+    """The rule applied with the draws of *rng_seed*: what the planner decides for a whole epoch."""
+    return draws(rng_seed, len(q)) < threshold(p_floor, q)
 
 
 def random_rate(rates, epoch):
@@ -181,7 +186,7 @@ class EpochPlanner:
         p = self.keep_floor(epoch)
         if p >= 1.0 or self.random_rates is not None:
             return np.full(len(ids), p)
-        return p + (1.0 - p) * self.assistant.keep_prob(self.tables, ids)
+        return threshold(p, self.assistant.keep_prob(self.tables, ids))
 
     def stream(self, epoch):
         # the random control has its own stream: its draws are independent of AutoAssist's
@@ -233,6 +238,7 @@ class EpochPlan:
         self._batches = []  # of the planned chunks
         self._lock = threading.Condition(threading.RLock())
         self._error = None
+        self.note = ""
         batcher, n_pairs = planner.batcher, len(planner.tables)
         if restored is not None:
             self.keep = restored["keep"]
@@ -247,7 +253,6 @@ class EpochPlan:
         else:
             self.keep = np.zeros(n_pairs, dtype=bool)
             self.keep[candidates] = self.u < planner.thresholds(epoch, candidates)
-            self.note = ""
             if len(candidates) and not self.keep[candidates].any():
                 self.keep[batcher.pack(candidates)[0]] = True
                 self.note = " (the plan kept no pair: training one batch)"
@@ -367,7 +372,7 @@ class EpochPlan:
             "AutoAssist epoch %d plan: kept %d of %d pairs (keep_rate %.4f, floor p=%.3f), "
             "%d target tokens, %d batches%s%s",
             self.epoch, s["kept_pairs"], s["candidates"], s["keep_rate"], s["keep_floor"],
-            s["kept_tokens"], s["batches"], chunks, getattr(self, "note", ""))
+            s["kept_tokens"], s["batches"], chunks, self.note)
 
     def state(self):
         with self._lock:

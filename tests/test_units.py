@@ -291,6 +291,24 @@ def test_a_plan_that_keeps_nothing_trains_one_batch(setup, caplog):
     assert "kept no pair" in caplog.text
 
 
+def test_an_epoch_plan_applies_the_keep_rule(setup):
+    """The planner's decisions for an epoch are keep_mask's: u < p + (1 - p) q, with the epoch's
+    draws (seed, epoch) and the Assistant's q."""
+    from fairseq_autoassist.tokens import PairTables
+
+    task, _, _, valid = setup
+    batcher = Batcher(task, valid, 400, None, (1024, 1024), False, 8, seed=1)
+    stub = _Stub()
+    stub.confidence = 0.2  # p = max(0.3, 1 - 0.2) = 0.8
+    stub.keep_prob = lambda tables, ids: (np.asarray(ids) % 7) / 7.0
+    planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.3,
+                           warmup_epochs=1, seed=5)
+    plan = planner.plan(4)
+    cand = plan.candidates
+    np.testing.assert_array_equal(plan.keep[cand], keep_mask((5, 4), 0.8, (cand % 7) / 7.0))
+    assert plan.keep.sum() == plan.keep[cand].sum() < len(cand)
+
+
 def test_random_control_drops_at_the_given_rates(setup):
     from fairseq_autoassist.tokens import PairTables
 
