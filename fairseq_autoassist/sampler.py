@@ -239,6 +239,7 @@ class EpochPlan:
         self._lock = threading.Condition(threading.RLock())
         self._error = None
         self.note = ""
+        self._stats = None  # (chunks planned, stats) of the last stats() call
         batcher, n_pairs = planner.batcher, len(planner.tables)
         if restored is not None:
             self.keep = restored["keep"]
@@ -352,8 +353,13 @@ class EpochPlan:
         return PlannedBatches(self, shuffle)
 
     def stats(self):
+        """The plan as it stands (chunks planned so far); recomputed only when a chunk is added,
+        since fairseq's epoch line asks for it once per metric."""
+        if self._stats is not None and self._stats[0] == self.planned:
+            return self._stats[1]
+        planned = self.planned
         kept = self.candidates[self.keep[self.candidates]]
-        return {
+        stats = {
             "candidates": len(self.candidates),
             "kept_pairs": len(kept),
             "keep_rate": len(kept) / max(len(self.candidates), 1),
@@ -361,6 +367,8 @@ class EpochPlan:
             "keep_floor": self.floor,
             "batches": self.total,
         }
+        self._stats = (planned, stats)
+        return stats
 
     def log(self):
         s = self.stats()
