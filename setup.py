@@ -14,7 +14,7 @@ setup(
     description="AutoAssist for fairseq: a light Assistant decides which sentence pairs the NMT model trains on",
     python_requires=">=3.11",
     packages=find_packages(include=["fairseq_autoassist", "fairseq_autoassist.*", "data_prep", "data_prep.*"]),
-    py_modules=["fairseq_autoassist_dir"],
+    py_modules=["fairseq_autoassist_dir", "fairseq_autoassist_launch"],
     install_requires=[
         "numpy",
         "scipy",
@@ -24,5 +24,8 @@ setup(
         "tensorboardX",
     ],
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": ["fairseq-autoassist-dir=fairseq_autoassist_dir:main"]},
+    entry_points={"console_scripts": [
+        "fairseq-autoassist-dir=fairseq_autoassist_dir:main",
+        "fairseq-autoassist-torchrun=fairseq_autoassist_launch:main",
+    ]},
 )

@@ -26,6 +26,8 @@ import torch
 from scipy import sparse
 from scipy.stats import rankdata
 
+from .ranks import checksum
+
 CONFIDENCE_DECAY = 0.95  # paper: confidence = EMA of the Assistant's training accuracy
 PLAN_CHUNK = 1 << 16  # pairs scored at once while planning
 
@@ -74,8 +76,9 @@ class Assistant:
     """
 
     def __init__(self, tables, src_vocab, tgt_vocab, features="tfidf", lr=0.5, l2=1e-4,
-                 warmup_epochs=1, mean="ema", mean_decay=0.9):
+                 warmup_epochs=1, mean="ema", mean_decay=0.9, frozen=False):
         self.features = features
+        self.frozen = frozen  # predicts and reports, never updates (--assistant-freeze)
         self.mean = mean
         self.mean_decay = mean_decay
         self.lr = lr
@@ -166,6 +169,7 @@ class Assistant:
         self.epoch_loss_sum = 0.0
         self.epoch_count = 0
         self.epoch_correct = 0
+        self.epoch_received = 0  # losses handed over this epoch, repeats included
         self._seen = np.zeros(n_pairs, dtype=bool)
         self._scores = []
         self._labels = []
@@ -175,7 +179,7 @@ class Assistant:
         with self._lock:
             if epoch == self.epoch:
                 return
-            if self.epoch_count > 0:
+            if self.epoch_count > 0 and not self.frozen:
                 self.prev_epoch_mean = self.epoch_loss_sum / self.epoch_count
                 if self.mean == "prev-epoch" and epoch > self.warmup_epochs:
                     self.loss_mean = self.prev_epoch_mean
@@ -189,7 +193,9 @@ class Assistant:
     def learn(self, tables, ids, losses, ntokens):
         """One online step on the Boss's per-sentence summed losses of pairs *ids*.
 
-        Non-finite losses and pairs already seen in this epoch (a retried step) are ignored.
+        Non-finite losses and pairs already seen in this epoch (a retried step) are ignored. A
+        frozen Assistant (weights, confidence and mean loss) only records its predictions (accuracy,
+        AUC).
         """
         ids = np.asarray(ids, dtype=np.int64)
         losses = np.asarray(losses, dtype=np.float64)
@@ -197,6 +203,7 @@ class Assistant:
         with self._lock:
             if len(self._seen) != len(tables):
                 self._seen = np.zeros(len(tables), dtype=bool)
+            self.epoch_received += len(ids)
             ok = np.isfinite(losses) & (ntokens > 0) & ~self._seen[ids]
             ok &= _first_occurrence(ids)
             ids, per_tok = ids[ok], losses[ok] / ntokens[ok]
@@ -204,7 +211,7 @@ class Assistant:
             if n == 0:
                 return
             self._seen[ids] = True
-            if self._mean_is_ema():
+            if self._mean_is_ema() and not self.frozen:
                 m = float(per_tok.mean())
                 self.loss_mean = m if math.isnan(self.loss_mean) else (
                     self.mean_decay * self.loss_mean + (1.0 - self.mean_decay) * m)
@@ -212,12 +219,14 @@ class Assistant:
             z, sides = self._logits(tables, ids)
             p = _sigmoid(z)
             correct = int(((p > 0.5) == label).sum())
-            self.confidence = CONFIDENCE_DECAY * self.confidence + (1 - CONFIDENCE_DECAY) * correct / n
             self._scores.append(p.astype(np.float32))
             self._labels.append(label)
             self.epoch_correct += correct
             self.epoch_loss_sum += float(per_tok.sum())
             self.epoch_count += n
+            if self.frozen:
+                return
+            self.confidence = CONFIDENCE_DECAY * self.confidence + (1 - CONFIDENCE_DECAY) * correct / n
             # AdaGrad step (per-coordinate SGD step sizes: rare tokens learn as fast as common
             # ones) on the summed logistic loss + l2/2 * ||weights||^2 (bias unregularised)
             g = p - label
@@ -254,7 +263,16 @@ class Assistant:
                 "assistant_pos_rate": float(labels.mean()) if n else float("nan"),
                 "assistant_conf": float(self.confidence),
                 "assistant_loss_mean": float(self.loss_mean),
+                "assistant_losses": self.epoch_received,
             }
+
+    def checksum(self):
+        """CRC-32 of everything that decides the Assistant's predictions and updates (equal on
+        all ranks of a distributed run)."""
+        with self._lock:
+            return checksum(*self.w, *self._g2, self.bias, self.c_len,
+                            [self._g2_scalar[k] for k in ("bias", 0, 1)], self.confidence,
+                            self.loss_mean, self.prev_epoch_mean, self.updates, self.epoch)
 
     # ---------------------------------------------------------------- checkpoint
     def state_dict(self):
@@ -277,12 +295,19 @@ class Assistant:
                 "epoch_loss_sum": float(self.epoch_loss_sum),
                 "epoch_count": int(self.epoch_count),
                 "epoch_correct": int(self.epoch_correct),
+                "epoch_received": int(self.epoch_received),
                 "seen": torch.from_numpy(self._seen.copy()),
                 "scores": torch.from_numpy(np.concatenate(self._scores or [np.zeros(0, np.float32)])),
                 "labels": torch.from_numpy(np.concatenate(self._labels or [np.zeros(0, bool)])),
             }
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, model_only=False):
+        """Restore :meth:`state_dict`; with *model_only* the weights and running statistics only
+        (``--assistant-init``: start from another run's Assistant), not its epoch's records."""
+        if len(state["w_src"]) != len(self.w[0]) or len(state["w_tgt"]) != len(self.w[1]):
+            raise ValueError(
+                f"the saved Assistant has vocabularies of {len(state['w_src'])} and "
+                f"{len(state['w_tgt'])} tokens, this data {len(self.w[0])} and {len(self.w[1])}")
         with self._lock:
             self.w = (state["w_src"].numpy().astype(np.float64).copy(),
                       state["w_tgt"].numpy().astype(np.float64).copy())
@@ -294,11 +319,14 @@ class Assistant:
             self.confidence = float(state["confidence"])
             self.loss_mean = float(state["loss_mean"])
             self.prev_epoch_mean = float(state["prev_epoch_mean"])
+            if model_only:
+                return
             self.updates = int(state["updates"])
             self.epoch = int(state["epoch"])
             self.epoch_loss_sum = float(state["epoch_loss_sum"])
             self.epoch_count = int(state["epoch_count"])
             self.epoch_correct = int(state["epoch_correct"])
+            self.epoch_received = int(state.get("epoch_received", self.epoch_count))
             self._seen = state["seen"].numpy().copy()
             self._scores = [state["scores"].numpy().copy()]
             self._labels = [state["labels"].numpy().copy()]

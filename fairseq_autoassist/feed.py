@@ -15,6 +15,8 @@ import threading
 
 import torch
 
+from .ranks import unpack
+
 
 class LossFeed:
     def __init__(self, assistant):
@@ -26,9 +28,17 @@ class LossFeed:
 
     def put(self, tables, ids, losses, ntokens):
         """Queue one batch: *ids*, per-sentence summed *losses* and target token counts."""
-        self._raise_error()
         packed = torch.stack([ids.to(torch.float64), losses.detach().to(torch.float64),
                               ntokens.to(torch.float64)])
+        self._enqueue(self._learn, tables, packed)
+
+    def put_ranks(self, tables, gathered):
+        """Queue one step of every rank's batch (:meth:`ranks.Ranks.gather`), learned from in rank
+        order."""
+        self._enqueue(self._learn_ranks, tables, gathered)
+
+    def _enqueue(self, learn, tables, packed):
+        self._raise_error()
         event = None
         if packed.is_cuda:
             host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
@@ -36,7 +46,7 @@ class LossFeed:
             event = torch.cuda.Event()
             event.record()
             packed = host
-        self._queue.put((self._learn, (tables, packed, event)))
+        self._queue.put((learn, (tables, packed, event)))
 
     def call(self, fn, *args):
         """Run ``fn(*args)`` on the background thread once everything queued before it is done."""
@@ -61,6 +71,12 @@ class LossFeed:
             event.synchronize()
         ids, losses, ntokens = packed.numpy()
         self.assistant.learn(tables, ids.astype("int64"), losses, ntokens)
+
+    def _learn_ranks(self, tables, gathered, event):
+        if event is not None:
+            event.synchronize()
+        for ids, losses, ntokens in unpack(gathered.numpy()):
+            self.assistant.learn(tables, ids, losses, ntokens)
 
     def _run(self):
         while True:

@@ -2,9 +2,13 @@
 list of batches; its ``state_dict`` carries the Assistant and the interrupted epoch's plan, since
 fairseq-train restores the iterator's state, never the task's."""
 
+import logging
+
 import torch
 from fairseq.data import iterators
 from fairseq.logging import metrics
+
+logger = logging.getLogger(__name__)
 
 
 class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
@@ -21,15 +25,31 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
         self._restored = None  # the saved plan of an interrupted epoch
         self._offset = 0
         super().__init__(batch_sampler=self._plan_epoch, **kwargs)
-        if planner.chunks > 1 and self.num_shards > 1:
-            raise ValueError("--assistant-plan-chunks > 1 does not support distributed training yet")
+        if self.num_shards != planner.shards:
+            raise ValueError(f"AutoAssist: the iterator has {self.num_shards} shards but the "
+                             f"planner expects {planner.shards} ranks")
 
     def _plan_epoch(self, dataset, epoch):
         restored = self._restored if self._restored and self._restored["epoch"] == epoch else None
         if restored is not None or self.plan is None or self.plan.epoch != epoch:
             self.plan = self.planner.plan(epoch, restored)
             self._restored = None
+            self._agree()
         return self.plan.frozen()
+
+    def _agree(self):
+        """Every rank must hold the same Assistant and plan (else their epochs would differ and
+        training would hang): compare checksums across ranks, log them, stop if they differ."""
+        ranks = self.planner.ranks
+        mine = [self.planner.assistant.checksum(), self.plan.digest(), self.plan.total]
+        every = ranks.agree(mine)
+        if any(v != mine for v in every):
+            raise RuntimeError(
+                f"AutoAssist epoch {self.plan.epoch}: the ranks' Assistants or plans differ "
+                f"(per rank: Assistant checksum, plan checksum, batches): {every}")
+        logger.info("AutoAssist epoch %d: Assistant checksum %08x, plan checksum %08x, %d batches, "
+                    "identical on all %d rank(s)", self.plan.epoch, mine[0], mine[1], mine[2],
+                    ranks.size)
 
     def _get_iterator_for_epoch(self, epoch, shuffle, fix_batches_to_gpus=False, offset=0):
         self._offset = offset
@@ -37,10 +57,10 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
 
     def ordered_batches(self, epoch, fix_batches_to_gpus, shuffle):
         self.frozen_batches  # plans the epoch if not yet done
-        self.plan.start_counting(self._offset)
-        if self.planner.chunks == 1:
+        self.plan.start_counting(self._offset * self.num_shards)
+        if self.planner.chunks == 1:  # fairseq shuffles and shards the plan
             return super().ordered_batches(epoch, fix_batches_to_gpus, shuffle)
-        return self.plan.ordered(shuffle)
+        return self.plan.ordered(shuffle, self.num_shards, self.shard_id)
 
     @property
     def first_batch(self):
@@ -64,9 +84,11 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
         for i, (key, digits) in enumerate((("candidates", 0), ("keep_rate", 4), ("kept_pairs", 0),
                                            ("kept_tokens", 0), ("keep_floor", 3))):
             metrics.log_derived(key, self._derived(self._plan_stat, key, digits), priority=799 + i)
-        for i, key in enumerate(("assistant_acc", "assistant_auc", "assistant_conf",
-                                 "assistant_loss_mean")):
-            metrics.log_derived(key, self._derived(self._assistant_stat, key, 4), priority=810 + i)
+        for i, (key, digits) in enumerate((("assistant_acc", 4), ("assistant_auc", 4),
+                                           ("assistant_conf", 4), ("assistant_loss_mean", 4),
+                                           ("assistant_losses", 0))):
+            metrics.log_derived(key, self._derived(self._assistant_stat, key, digits),
+                                priority=810 + i)
 
     def _plan_stat(self, key):
         return self.plan.stats()[key]

@@ -26,6 +26,8 @@ import threading
 import numpy as np
 from fairseq.data import data_utils
 
+from .ranks import Ranks, checksum
+
 logger = logging.getLogger(__name__)
 
 
@@ -96,6 +98,21 @@ class Batcher:
     def __call__(self, dataset, epoch):
         return self.pack(self.candidates(epoch))
 
+    def max_pairs(self, indices):
+        """A bound on the pairs in any batch of *indices* (a batch's padded size stays within
+        ``--max-tokens``, and ``--max-sentences`` caps it)."""
+        n = len(indices)
+        if self.max_sentences:
+            n = min(n, int(self.max_sentences))
+        if self.max_tokens and len(indices):
+            try:
+                sizes = self.dataset.num_tokens_vec(indices)
+            except NotImplementedError:
+                sizes = np.fromiter(map(self.dataset.num_tokens, indices), dtype=np.int64)
+            shortest = int(sizes.min())
+            n = min(n, int(self.max_tokens) // max(shortest, 1))
+        return max(n, 1)
+
     def split_to(self, batches, budget):
         """*batches* with the largest ones halved until there are *budget* of them (halves of a
         batch under the token limit stay under it)."""
@@ -158,11 +175,12 @@ class EpochPlanner:
 
     With *random_rates* (epoch -> keep rate) pairs are dropped uniformly at random at that rate
     instead: the control that shows whether the Assistant's choices matter. *chunks* is
-    ``--assistant-plan-chunks``.
+    ``--assistant-plan-chunks``. Of the data-parallel *ranks* (:class:`ranks.Ranks`), each trains
+    every ``ranks.size``-th batch of the plan, all in step: one step is ``ranks.size`` batches.
     """
 
     def __init__(self, batcher, tables, assistant, feed, base_prob, warmup_epochs, seed,
-                 random_rates=None, chunks=1):
+                 random_rates=None, chunks=1, ranks=None):
         self.batcher = batcher
         self.tables = tables
         self.assistant = assistant
@@ -172,6 +190,8 @@ class EpochPlanner:
         self.seed = seed
         self.random_rates = random_rates
         self.chunks = chunks
+        self.ranks = ranks if ranks is not None else Ranks()
+        self.shards = self.ranks.size
         self.current = None  # the EpochPlan being trained
 
     def keep_floor(self, epoch):
@@ -214,9 +234,10 @@ class EpochPlanner:
         return plan
 
     def batch_done(self):
-        """One more batch of the current plan trained (its losses are in the feed)."""
+        """One more step of the current plan trained: one batch on every rank (their losses are
+        in the feed)."""
         if self.current is not None:
-            self.current.batch_done()
+            self.current.batch_done(self.shards)
 
 
 class EpochPlan:
@@ -266,6 +287,7 @@ class EpochPlan:
         # chunk k >= 1 is planned once half of chunk k - 1 has been trained
         self.triggers = [0] + [int(s + b // 2) for s, b in zip(self.starts[:-1], self.budgets[:-1])]
         self.total = int(ends[-1]) if len(ends) else 0
+        self.max_pairs = batcher.max_pairs(candidates)  # no batch of any chunk plan is larger
 
     # ------------------------------------------------------------------ planning
     @property
@@ -306,18 +328,19 @@ class EpochPlan:
             int((margin > 0).sum()), int((self.keep[ids] != before).sum()), len(batches))
 
     def start_counting(self, trained):
-        """Set the number of batches already trained (a resumed epoch starts past 0)."""
+        """Set the number of batches already trained (a resumed epoch starts past 0; all ranks'
+        batches count)."""
         with self._lock:
             self.trained = trained
         for k in range(self.planned, len(self.parts)):
             if self.triggers[k] <= trained:
                 self._plan_chunk(k, f"at batch {trained}")
 
-    def batch_done(self):
+    def batch_done(self, batches=1):
         with self._lock:
-            self.trained += 1
+            before, self.trained = self.trained, self.trained + batches
             due = [k for k in range(self.planned, len(self.parts))
-                   if self.triggers[k] == self.trained]
+                   if before < self.triggers[k] <= self.trained]
         for k in due:  # queued behind the losses of the batches trained so far
             self.planner.feed.call(self._plan_chunk, k, f"after batch {self.trained}")
 
@@ -347,10 +370,12 @@ class EpochPlan:
         out = [b for batches in self._batches for b in batches]
         return out + [np.zeros(0, dtype=np.int64)] * (self.total - len(out))
 
-    def ordered(self, shuffle):
+    def ordered(self, shuffle, shards=1, shard=0):
         """The epoch's batches in training order, chunk after chunk, each chunk's batches shuffled
-        (seeded) when *shuffle*; a lazy sequence that fairseq's data loader walks through."""
-        return PlannedBatches(self, shuffle)
+        (seeded) when *shuffle*; a lazy sequence that fairseq's data loader walks through. Of
+        *shards* ranks, rank *shard* takes every *shards*-th batch from the *shard*-th on, and
+        empty batches (fairseq's dummy batch) when the plan runs out, as fairseq shards."""
+        return PlannedBatches(self, shuffle, shards, shard)
 
     def stats(self):
         """The plan as it stands (chunks planned so far); recomputed only when a chunk is added,
@@ -369,6 +394,11 @@ class EpochPlan:
         }
         self._stats = (planned, stats)
         return stats
+
+    def digest(self):
+        """CRC-32 of the kept pairs and the batch budgets (equal on all ranks)."""
+        with self._lock:
+            return checksum(self.keep, self.budgets)
 
     def log(self):
         s = self.stats()
@@ -389,31 +419,40 @@ class EpochPlan:
 
 
 class PlannedBatches:
-    """A fixed-length sequence of an epoch's batches whose chunks are planned when reached, for
-    fairseq's ``FrozenBatchSampler`` (which only takes ``len``, ``[offset:]`` and iterates)."""
+    """A fixed-length sequence of an epoch's batches (of one rank's shard) whose chunks are planned
+    when reached, for fairseq's ``FrozenBatchSampler`` (which only takes ``len``, ``[offset:]``
+    and iterates)."""
 
-    def __init__(self, plan, shuffle, offset=0):
+    def __init__(self, plan, shuffle, shards=1, shard=0, offset=0):
         self.plan = plan
         self.shuffle = shuffle
-        self.offset = offset
+        self.shards = shards
+        self.shard = shard
+        self.offset = offset  # batches of this shard already trained
 
     def __len__(self):
-        return self.plan.total - self.offset
+        return -(-self.plan.total // self.shards) - self.offset
 
     def __getitem__(self, key):
         if not isinstance(key, slice) or key.step not in (None, 1) or key.stop is not None:
             raise TypeError("PlannedBatches only supports [offset:]")
-        return PlannedBatches(self.plan, self.shuffle, self.offset + (key.start or 0))
+        return PlannedBatches(self.plan, self.shuffle, self.shards, self.shard,
+                              self.offset + (key.start or 0))
 
     def __iter__(self):
         plan = self.plan
+        first = self.offset * self.shards + self.shard  # this shard's next batch in the plan
         for k, (start, budget) in enumerate(zip(plan.starts, plan.budgets)):
-            if start + budget <= self.offset or budget == 0:
+            if start + budget <= first or budget == 0:
                 continue
             batches = plan.chunk_batches(k)
             order = np.arange(len(batches))
             if self.shuffle:
                 order = np.random.default_rng((plan.planner.seed, plan.epoch, 3, k)).permutation(order)
-            for i in order[max(self.offset - start, 0):]:
+            skip = max(first - start, 0)
+            for i in order[skip::self.shards]:
                 yield batches[i]
-
+            first = start + skip + -(-(budget - skip) // self.shards) * self.shards
+        for _ in range(max(first, plan.total), -(-plan.total // self.shards) * self.shards,
+                       self.shards):
+            yield np.zeros(0, dtype=np.int64)

@@ -9,10 +9,12 @@ state shapes the next plan. Inference (fairseq-generate, fairseq-interactive) is
 
 import json
 import logging
+import pickle
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+import torch
 from fairseq.data import iterators
 from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
@@ -20,6 +22,7 @@ from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
 from .assistant import Assistant
 from .feed import LossFeed
+from .ranks import Ranks
 from .iterator import AutoAssistEpochBatchIterator
 from .sampler import Batcher, EpochPlanner
 from .tokens import PairTables
@@ -73,6 +76,17 @@ class AutoAssistTranslationConfig(TranslationConfig):
                           "of chunk k - 1 has been trained (for long epochs, where a plan made at "
                           "the epoch start goes stale); 1 = plan once per epoch"},
     )
+    assistant_init: Optional[str] = field(
+        default=None,
+        metadata={"help": "start from the Assistant of another run: a checkpoint of an "
+                          "autoassist_translation run on the same dictionaries (its weights and "
+                          "running statistics; a resumed run keeps its own)"},
+    )
+    assistant_freeze: bool = field(
+        default=False,
+        metadata={"help": "never update the Assistant (with --assistant-init: plan every epoch "
+                          "with a fixed Assistant); its accuracy and AUC are still reported"},
+    )
     assistant_lr: float = field(
         default=0.5,
         metadata={"help": "learning rate of the Assistant's online AdaGrad (per-token step sizes)"},
@@ -97,6 +111,7 @@ class AutoAssistTranslationTask(TranslationTask):
         self.feed = None
         self.tables = None
         self.planner = None
+        self.ranks = None
         self.trained_target_tokens = 0
         self.train_start = None
 
@@ -152,17 +167,27 @@ class AutoAssistTranslationTask(TranslationTask):
                 features=self.cfg.assistant_features, lr=self.cfg.assistant_lr,
                 l2=self.cfg.assistant_l2, warmup_epochs=self.cfg.assistant_warmup_epochs,
                 mean=self.cfg.assistant_mean, mean_decay=self.cfg.assistant_mean_decay,
+                frozen=self.cfg.assistant_freeze,
             )
+            if self.cfg.assistant_init:
+                self.assistant.load_state_dict(_read_assistant(self.cfg.assistant_init),
+                                               model_only=True)
+                logger.info("AutoAssist: Assistant initialised from %s", self.cfg.assistant_init)
             self.feed = LossFeed(self.assistant)
             logger.info(
                 "AutoAssist: Assistant on %s features, lr %g, l2 %g; base_prob %g, %d warm-up epoch(s)",
                 self.cfg.assistant_features, self.cfg.assistant_lr, self.cfg.assistant_l2,
                 self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs,
             )
+        if self.ranks is None:
+            self.ranks = Ranks()
+            if self.ranks.size > 1 and len(dataset) >= 2 ** 31:
+                raise ValueError("AutoAssist exchanges pair ids as int32 between ranks: at most "
+                                 f"2^31 - 1 training pairs, got {len(dataset)}")
         self.planner = EpochPlanner(
             batcher, self.tables, self.assistant, self.feed, self.cfg.assistant_base_prob,
             self.cfg.assistant_warmup_epochs, seed, random_rates=_read_keep_rates(self.cfg),
-            chunks=self.cfg.assistant_plan_chunks)
+            chunks=self.cfg.assistant_plan_chunks, ranks=self.ranks)
         return self.planner
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
@@ -175,7 +200,15 @@ class AutoAssistTranslationTask(TranslationTask):
             self.trained_target_tokens += sample["ntokens"]
         if self.feed is not None:
             per_sentence = criterion.pop_sentence_losses()
-            if per_sentence is not None and not ignore_grad:
+            if ignore_grad:  # a dummy batch: nothing to learn from
+                per_sentence = None
+            if self.ranks.size > 1:  # every rank takes part, with or without losses
+                ids, losses, ntokens = (sample["id"], *per_sentence) if per_sentence else (
+                    torch.zeros(0, dtype=torch.int64),) * 3
+                gathered = self.ranks.gather(ids, losses, ntokens,
+                                             Ranks.rounds(self.planner.current.max_pairs))
+                self.feed.put_ranks(self.tables, gathered)
+            elif per_sentence is not None:
                 self.feed.put(self.tables, sample["id"], *per_sentence)
             self.planner.batch_done()
         return out
@@ -189,6 +222,16 @@ class AutoAssistTranslationTask(TranslationTask):
             "train_seconds": float(time.perf_counter() - self.train_start) if self.train_start else 0.0,
         }
         return state
+
+
+def _read_assistant(path):
+    """The Assistant's state in a checkpoint of an autoassist_translation run."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return state["extra_state"]["train_iterator"]["autoassist"]["assistant"]
+    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as e:
+        raise ValueError(f"--assistant-init {path}: not a checkpoint of an autoassist_translation "
+                         f"run with an Assistant ({type(e).__name__}: {e})") from e
 
 
 def _read_keep_rates(cfg):

@@ -132,6 +132,13 @@ def parse_args(argv):
                         help="more fairseq-train flags, one shell-quoted string, appended after "
                              "the preset's (so they override it), e.g. --extra '--max-tokens 1000'")
     parser.add_argument("--beam", type=int, default=5, help="beam size of fairseq-generate (default: 5)")
+    parser.add_argument("--max-len-a", type=float, default=0, metavar="A",
+                        help="fairseq-generate's --max-len-a: hypotheses stop at A * source length "
+                             "+ B tokens (default: 0, fairseq's)")
+    parser.add_argument("--max-len-b", type=int, default=200, metavar="B",
+                        help="fairseq-generate's --max-len-b (default: 200, fairseq's); e.g. "
+                             "--max-len-a 1.2 --max-len-b 10 keeps early checkpoints, which "
+                             "babble to the limit, from dominating evaluation time")
     parser.add_argument("--gen-batch-size", type=int, default=128, metavar="B",
                         help="sentences per fairseq-generate batch (default: 128)")
     parser.add_argument("--valid-max-tokens", type=int, default=4096, metavar="T",
@@ -440,7 +447,9 @@ def evaluate_checkpoint(args, ctx, run_dir, ck):
     cache = eval_dir / f"{ck['updates']}.json"
     if cache.is_file():
         res = json.loads(cache.read_text())
-        if res.get("beam") == args.beam and res.get("checkpoint") == ck["file"]:
+        if (res.get("beam") == args.beam and res.get("checkpoint") == ck["file"]
+                and res.get("max_len_a", 0) == args.max_len_a
+                and res.get("max_len_b", 200) == args.max_len_b):
             return res
     path = ctx["out"] / ck["file"]
     common = [str(ctx["data"]), "--user-dir", str(USER_DIR), "--task", "autoassist_translation",
@@ -461,6 +470,7 @@ def evaluate_checkpoint(args, ctx, run_dir, ck):
 
     glog = eval_dir / f"{ck['updates']}.generate.txt"
     run_logged(["fairseq-generate", *common, "--gen-subset", "test", "--beam", str(args.beam),
+                "--max-len-a", str(args.max_len_a), "--max-len-b", str(args.max_len_b),
                 "--batch-size", str(args.gen_batch_size), "--remove-bpe", "sentencepiece"],
                glog, ctx["env"])
     hyps = {}
@@ -478,6 +488,7 @@ def evaluate_checkpoint(args, ctx, run_dir, ck):
     metric.corpus_score(ordered, [refs])
     t2 = time.perf_counter()
     res = {"checkpoint": ck["file"], "updates": ck["updates"], "beam": args.beam,
+           "max_len_a": args.max_len_a, "max_len_b": args.max_len_b,
            "valid_nll": valid_nll, "bleu": bleu.score, "bleu_text": str(bleu),
            "signature": str(metric.get_signature()),
            "validate_seconds": t1 - t0, "generate_seconds": t2 - t1, "eval_seconds": t2 - t0}
@@ -554,7 +565,8 @@ def summary_markdown(s):
     lines = [f"# AutoAssist curve: {s['config']['arch']} on {s['config']['data']}", ""]
     c, m = s["config"], s["machine"]
     lines += [f"{c['updates']} updates, a checkpoint every {c['eval_every']}, seeds "
-              f"{', '.join(map(str, c['seeds']))}, beam {c['beam']}, "
+              f"{', '.join(map(str, c['seeds']))}, beam {c['beam']} (hypotheses at most "
+              f"{c.get('max_len_a', 0):g} x source + {c.get('max_len_b', 200)} tokens), "
               f"precision {c['precision']}.", "",
               f"Machine: {m['cpu_model']}, {m['cpu_cores']} cores ({m['cpu_cores_usable']} usable), "
               f"threads {m['threads']}, load average at start {m['load_average_at_start']}, "
@@ -680,6 +692,7 @@ def report(args, ctx, infos, evals, machine):
                    "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
                    "extra": args.extra_args, "updates": args.updates,
                    "eval_every": args.eval_every, "seeds": seeds, "beam": args.beam,
+                   "max_len_a": args.max_len_a, "max_len_b": args.max_len_b,
                    "precision": precision, "test_sentences": len(ctx["refs"]),
                    "commands": {f"seed{s}/{run}": shlex.join(infos[(s, run)]["command"])
                                 for s in seeds for run in RUNS}},

@@ -64,6 +64,12 @@ def log_records(log, tag):
 PLAN = re.compile(r"AutoAssist epoch (\d+) plan: kept (\d+) of (\d+) pairs \(keep_rate ([\d.]+)")
 
 
+def updates_per_epoch(log):
+    """Updates trained in each epoch, from fairseq's epoch train lines."""
+    done = [int(r["train_num_updates"]) for r in log_records(log, "train")]
+    return [b - a for a, b in zip([0] + done, done)]
+
+
 def plans(log):
     """(epoch, kept, candidates, keep_rate) of each epoch plan logged."""
     return [(int(e), int(k), int(c), float(r)) for e, k, c, r in PLAN.findall(log)]
@@ -89,3 +95,25 @@ def chunk_plans(log):
     during an epoch."""
     return [(int(e), int(k), int(n), when, int(kept), int(c), int(r), int(ch), int(b))
             for e, k, n, when, kept, c, r, ch, b in CHUNK.findall(log)]
+
+
+def torchrun(data, save_dir, *extra, nproc=2, arch="transformer", langs=("de", "en"), check=True,
+             timeout=600):
+    """fairseq-train on *nproc* CPU processes (gloo) through fairseq-autoassist-torchrun."""
+    return run(torchrun_cmd(data, save_dir, *extra, nproc=nproc, arch=arch, langs=langs),
+               check=check, timeout=timeout)
+
+
+def torchrun_cmd(data, save_dir, *extra, nproc=2, arch="transformer", langs=("de", "en")):
+    return ["fairseq-autoassist-torchrun", "--standalone", "--nproc_per_node", str(nproc), "--",
+            data, "-s", langs[0], "-t", langs[1], *ARCHS[arch], *OPTIM, "--save-dir", save_dir,
+            *extra]
+
+
+CHECKSUM = re.compile(r"AutoAssist epoch (\d+): Assistant checksum ([0-9a-f]{8}), plan checksum "
+                      r"([0-9a-f]{8}), (\d+) batches, identical on all (\d+) rank\(s\)")
+
+
+def checksums(log):
+    """(epoch, Assistant checksum, plan checksum, batches, ranks) of each epoch plan."""
+    return [(int(e), a, p, int(b), int(n)) for e, a, p, b, n in CHECKSUM.findall(log)]

@@ -6,12 +6,7 @@ import glob
 import pytest
 
 from runs import (AUTOASSIST, REPO, USER_DIR, chunk_plans, log_records, plan_batches, plans,
-                  run, train)
-
-
-def updates_per_epoch(log):
-    done = [int(r["train_num_updates"]) for r in log_records(log, "train")]
-    return [b - a for a, b in zip([0] + done, done)]
+                  run, train, updates_per_epoch)
 
 
 @pytest.mark.parametrize("arch", ["transformer", "lstm", "fconv"])
@@ -190,3 +185,18 @@ def test_checkpoints_load_with_weights_only(m30k, tmp_path):
     assert "OK 2 " in out
     tokens, seconds = out.split("OK 2 ")[1].split()[2:4]
     assert int(tokens) > 0 and float(seconds) > 0
+
+    # distributed resume: rank 0 loads the checkpoint and fairseq broadcasts it pickled (its
+    # config now an OmegaConf DictConfig, tensors sent apart, placeholders in their stead, as
+    # fairseq's broadcast_object does); the other ranks unpickle it with weights_only
+    code = (
+        "import io, sys, torch; sys.path.insert(0, %r);"
+        "import fairseq_autoassist; from fairseq import checkpoint_utils;"
+        "from fairseq.distributed import utils as du;"
+        "s = du._split_tensors_from_obj(checkpoint_utils.load_checkpoint_to_cpu(%r), []);"
+        "b = io.BytesIO(); torch.save(s, b); b.seek(0);"
+        "r = torch.load(b, map_location='cpu', weights_only=True);"
+        "print('OK', type(r['cfg']).__name__, r['cfg'].task._name)"
+    ) % (str(REPO), mid[0])
+    _, out = run(["python3", "-c", code])
+    assert "OK DictConfig autoassist_translation" in out

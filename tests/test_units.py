@@ -353,3 +353,112 @@ def test_feed_hands_every_batch_over_in_order():
         feed.put(None, torch.tensor([k, k + 1]), torch.tensor([1.5, 2.5]), torch.tensor([3, 4]))
     feed.drain()
     assert seen == [([k, k + 1], [1.5, 2.5], [3.0, 4.0]) for k in range(50)]
+
+
+# ------------------------------------------------------------------ ranks
+def test_rank_exchange_round_trips_over_several_rounds():
+    """A step's (id, loss, tokens) records survive the fixed-size exchange tensor, split over
+    rounds of 16 KB; a batch larger than the epoch's rounds allow is refused."""
+    from fairseq_autoassist.ranks import PER_ROUND, ROUND_BYTES, Ranks, unpack
+
+    ranks = Ranks()
+    assert ranks.size == 1
+    n = 2 * PER_ROUND + 17
+    rounds = Ranks.rounds(n)
+    assert rounds == 3 and Ranks.rounds(1) == 1
+    ids = torch.randperm(10 ** 6)[:n]
+    losses = torch.rand(n, dtype=torch.float64) * 50
+    ntokens = torch.randint(1, 90, (n,))
+    gathered = ranks.gather(ids, losses, ntokens, rounds)
+    assert ROUND_BYTES - 12 < gathered[0, 0].numel() * gathered.element_size() <= ROUND_BYTES
+    (got_ids, got_losses, got_ntokens), = unpack(gathered.numpy())
+    np.testing.assert_array_equal(got_ids, ids.numpy())
+    np.testing.assert_array_equal(got_ntokens, ntokens.numpy())
+    np.testing.assert_allclose(got_losses, losses.numpy(), rtol=1e-7)  # sent as float32
+    (empty, _, _), = unpack(ranks.gather(*(torch.zeros(0, dtype=torch.int64),) * 3, 2).numpy())
+    assert len(empty) == 0
+    with pytest.raises(RuntimeError, match="exceeds the 2 exchange rounds"):
+        ranks.gather(ids, losses, ntokens, 2)
+
+
+class _Feed(_Stub):
+    def call(self, fn, *args):
+        fn(*args)
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_sharded_plan_gives_each_batch_to_one_rank_as_fairseq_shards(setup, chunks):
+    """Rank r of W takes batches r, r + W, ... of the plan and empty batches to make up the
+    length, as fairseq's ShardedIterator; also from a resume offset. No batch is larger than
+    the plan's bound for the exchange."""
+    from fairseq.data.iterators import ShardedIterator
+
+    from fairseq_autoassist.tokens import PairTables
+
+    task, _, _, valid = setup
+    batcher = Batcher(task, valid, 300, None, (1024, 1024), False, 8, seed=1)
+    stub = _Feed()
+    stub.keep_prob = lambda tables, ids: (np.asarray(ids) % 5) / 5.0
+    planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.3,
+                           warmup_epochs=0, seed=2, chunks=chunks)
+    plan = planner.plan(2)
+    whole = [b.tolist() for b in plan.ordered(True)]
+    assert len(whole) == plan.total > 10 and max(map(len, whole)) <= plan.max_pairs
+    for shards in (2, 3, 4):
+        for shard in range(shards):
+            want = list(ShardedIterator(whole, shards, shard, fill_value=[]))
+            for offset in (0, 2):
+                got = plan.ordered(True, shards, shard)[offset:]
+                assert len(got) == len(want) - offset
+                assert [b.tolist() for b in got] == want[offset:]
+
+
+def test_ranks_that_disagree_stop_with_an_error():
+    """Different Assistants or plans on two ranks raise on every rank, naming the checksums."""
+    from types import SimpleNamespace
+
+    from fairseq_autoassist.iterator import AutoAssistEpochBatchIterator
+
+    class TwoRanks:
+        size = 2
+
+        def __init__(self, other):
+            self.other = other
+
+        def agree(self, values):
+            return [list(values), self.other(list(values))]
+
+    def fake(other):
+        return SimpleNamespace(
+            planner=SimpleNamespace(ranks=TwoRanks(other),
+                                    assistant=SimpleNamespace(checksum=lambda: 11)),
+            plan=SimpleNamespace(epoch=4, total=9, digest=lambda: 22))
+
+    AutoAssistEpochBatchIterator._agree(fake(lambda v: v))  # equal: no error
+    for other in (lambda v: [12, 22, 9], lambda v: [11, 23, 9], lambda v: [11, 22, 8]):
+        with pytest.raises(RuntimeError, match=r"epoch 4: the ranks' Assistants or plans differ"):
+            AutoAssistEpochBatchIterator._agree(fake(other))
+
+
+def test_a_frozen_assistant_predicts_but_never_changes():
+    tables, _, loss, vocab = synthetic(n=500)
+    a = Assistant(tables, vocab, vocab)
+    a.begin_epoch(1, len(tables))
+    a.learn(tables, np.arange(100), loss[:100] * 10, np.full(100, 10.0))
+    frozen = Assistant(tables, vocab, vocab, frozen=True)
+    frozen.load_state_dict(a.state_dict(), model_only=True)
+    frozen.begin_epoch(1, len(tables))
+    before = frozen.checksum()
+    ids = np.arange(len(tables))
+    probs = frozen.keep_prob(tables, ids)
+    for lo in range(100, 500, 100):
+        frozen.learn(tables, np.arange(lo, lo + 100), loss[lo:lo + 100] * 10, np.full(100, 10.0))
+    assert frozen.checksum() == before and frozen.epoch_count == 400
+    mean = frozen.loss_mean
+    frozen.begin_epoch(2, len(tables))
+    assert frozen.loss_mean == mean and np.isnan(frozen.prev_epoch_mean)
+    np.testing.assert_array_equal(frozen.keep_prob(tables, ids), probs)
+    a.learn(tables, np.arange(100, 200), loss[100:200] * 10, np.full(100, 10.0))
+    assert a.checksum() != before
+    with pytest.raises(ValueError, match="vocabularies"):
+        Assistant(synthetic(n=50, vocab=40)[0], 40, 40).load_state_dict(a.state_dict())
