@@ -12,7 +12,8 @@ lengths following the source's), on one core. The Boss overhead alternates
 fairseq-train runs a, b, c, b, c, a, c, a, b, ... (rotated each round; a: stock ``--task translation``; b: ours with
 ``--assistant-off``; c: ours with the Assistant learning and planning but keeping every pair,
 ``--assistant-base-prob 1``) on real data and reports the paired ratios of target tokens per second,
-end to end (trained target tokens over the process's wall time, start-up included).
+end to end (trained target tokens over the process's wall time, start-up included);
+``--boss-ranks N`` runs each on N processes (distributed, every rank's losses exchanged).
 
 The benchmark never fails on a timing. It exits with status 1 when an invariant breaks: a plan
 that is not a duplicate-free subset of its candidates, a batch over ``--max-tokens``, a chunk whose
@@ -258,7 +259,9 @@ def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
 
 
 # ------------------------------------------------------------------------ Boss overhead
-def boss_command(kind, data, save, preset, updates, extra):
+def boss_command(kind, data, save, preset, updates, extra, ranks=1):
+    """fairseq-train for run *kind*; with *ranks* > 1 on that many processes through
+    fairseq-autoassist-torchrun (every rank's losses then reach every rank's Assistant)."""
     user = ["--user-dir", str(REPO / "fairseq_autoassist")]
     if kind == "a":
         task = ["--task", "translation", "--criterion", "label_smoothed_cross_entropy"]
@@ -266,7 +269,9 @@ def boss_command(kind, data, save, preset, updates, extra):
         task = [*user, "--task", "autoassist_translation",
                 "--criterion", "autoassist_label_smoothed_cross_entropy"]
         task += ["--assistant-off"] if kind == "b" else ["--assistant-base-prob", "1"]
-    return ["fairseq-train", str(data), *task, "--label-smoothing", "0.1",
+    launcher = (["fairseq-train"] if ranks == 1 else
+                ["fairseq-autoassist-torchrun", "--standalone", "--nproc_per_node", str(ranks), "--"])
+    return [*launcher, str(data), *task, "--label-smoothing", "0.1",
             *PRESETS[preset]["args"], "--max-update", str(updates), "--seed", "1",
             "--required-batch-size-multiple", "1", "--disable-validation", "--no-save",
             "--save-dir", str(save), "--log-format", "json", "--log-interval", "10",
@@ -288,7 +293,7 @@ def trained_tokens(log_text):
     return sum(float(r["train_wpb"]) * (b - a) for r, a, b in zip(recs, [0] + done, done))
 
 
-def bench_boss(data, preset, updates, rounds, threads, extra):
+def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     rows = []
@@ -298,7 +303,7 @@ def bench_boss(data, preset, updates, rounds, threads, extra):
             order = "abc"[r % 3:] + "abc"[:r % 3]  # rotated, so no kind always runs first
             row["order"] = order
             for kind in order:
-                cmd = boss_command(kind, data, Path(tmp) / kind, preset, updates, extra)
+                cmd = boss_command(kind, data, Path(tmp) / kind, preset, updates, extra, ranks)
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
                 seconds = time.perf_counter() - t0
@@ -311,8 +316,8 @@ def bench_boss(data, preset, updates, rounds, threads, extra):
             rows.append(row)
             log(f"Boss round {r + 1}/{rounds} (order {order}): target tokens/s a {row['a']:.0f}, b {row['b']:.0f}, "
                 f"c {row['c']:.0f}; c/a {row['c'] / row['a']:.4f}, b/a {row['b'] / row['a']:.4f}")
-    out = {"rounds": rows, "preset": preset, "updates": updates, "threads": threads,
-           "commands": {k: shlex.join(boss_command(k, data, "SAVE", preset, updates, extra))
+    out = {"rounds": rows, "preset": preset, "updates": updates, "threads": threads, "ranks": ranks,
+           "commands": {k: shlex.join(boss_command(k, data, "SAVE", preset, updates, extra, ranks))
                         for k in "abc"}}
     for kind in "bc":
         ratios = [row[kind] / row["a"] for row in rows]
@@ -362,7 +367,11 @@ def main(argv=None):
                    help="curve.py preset of the Boss runs (default transformer-cpu; --quick tiny)")
     p.add_argument("--boss-updates", type=int, default=None, help="updates per Boss run (default 150; --quick 20)")
     p.add_argument("--boss-rounds", type=int, default=None, help="a,b,c rounds (default 5; --quick 1)")
-    p.add_argument("--boss-threads", type=int, default=2, help="OMP threads of the Boss runs (default 2)")
+    p.add_argument("--boss-threads", type=int, default=2,
+                   help="OMP threads of each Boss process (default 2)")
+    p.add_argument("--boss-ranks", type=int, default=1,
+                   help="processes per Boss run (default 1); > 1 runs them through "
+                        "fairseq-autoassist-torchrun (gloo on CPU)")
     p.add_argument("--boss-extra", default="", help="more fairseq-train flags for the Boss runs")
     p.add_argument("--skip-boss", action="store_true", help="leave out the fairseq-train runs")
     p.add_argument("--out", default=None, metavar="FILE.json", help="write the results as JSON")
@@ -410,7 +419,7 @@ def main(argv=None):
                     data, args.boss_preset or ("tiny" if quick else "transformer-cpu"),
                     args.boss_updates or (20 if quick else 150),
                     args.boss_rounds or (1 if quick else 5), args.boss_threads,
-                    shlex.split(args.boss_extra))
+                    shlex.split(args.boss_extra), args.boss_ranks)
     except InvariantError as e:
         print(f"bench.py: invariant broken: {e}", file=sys.stderr)
         return 1
