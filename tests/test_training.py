@@ -172,31 +172,26 @@ def test_checkpoints_load_with_weights_only(m30k, tmp_path):
     mid = sorted(glob.glob(str(tmp_path / "checkpoint_2_*.pt")))
     mid = [c for c in mid if int(c.rsplit("_", 1)[1][:-3]) < last]
     assert mid
-    code = (
-        "import sys, torch; sys.path.insert(0, %r);"
-        "import fairseq_autoassist;"
-        "s = torch.load(%r, weights_only=True);"
-        "aa = s['extra_state']['train_iterator']['autoassist'];"
-        "p = s['task_state']['train_progress'];"
-        "print('OK', aa['keep_epoch'], int(aa['keep'].sum()), aa['assistant']['updates'],"
-        "      p['trained_target_tokens'], p['train_seconds'])"
-    ) % (str(REPO), mid[0])
-    _, out = run(["python3", "-c", code])
-    assert "OK 2 " in out
-    tokens, seconds = out.split("OK 2 ")[1].split()[2:4]
-    assert int(tokens) > 0 and float(seconds) > 0
-
-    # distributed resume: rank 0 loads the checkpoint and fairseq broadcasts it pickled (its
-    # config now an OmegaConf DictConfig, tensors sent apart, placeholders in their stead, as
-    # fairseq's broadcast_object does); the other ranks unpickle it with weights_only
+    # the file as fairseq-train/-generate load it; and as a distributed resume sees it: rank 0
+    # loads the checkpoint and fairseq broadcasts it pickled (its config now an OmegaConf
+    # DictConfig, tensors sent apart, placeholders in their stead, as fairseq's broadcast_object
+    # does), and the other ranks unpickle it with weights_only
     code = (
         "import io, sys, torch; sys.path.insert(0, %r);"
         "import fairseq_autoassist; from fairseq import checkpoint_utils;"
         "from fairseq.distributed import utils as du;"
+        "s = torch.load(%r, weights_only=True);"
+        "aa = s['extra_state']['train_iterator']['autoassist'];"
+        "p = s['task_state']['train_progress'];"
+        "print('OK', aa['keep_epoch'], int(aa['keep'].sum()), aa['assistant']['updates'],"
+        "      p['trained_target_tokens'], p['train_seconds']);"
         "s = du._split_tensors_from_obj(checkpoint_utils.load_checkpoint_to_cpu(%r), []);"
         "b = io.BytesIO(); torch.save(s, b); b.seek(0);"
         "r = torch.load(b, map_location='cpu', weights_only=True);"
-        "print('OK', type(r['cfg']).__name__, r['cfg'].task._name)"
-    ) % (str(REPO), mid[0])
+        "print('BROADCAST', type(r['cfg']).__name__, r['cfg'].task._name)"
+    ) % (str(REPO), mid[0], mid[0])
     _, out = run(["python3", "-c", code])
-    assert "OK DictConfig autoassist_translation" in out
+    assert "OK 2 " in out
+    tokens, seconds = out.split("OK 2 ")[1].split()[2:4]
+    assert int(tokens) > 0 and float(seconds) > 0
+    assert "BROADCAST DictConfig autoassist_translation" in out
