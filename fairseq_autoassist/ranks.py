@@ -30,13 +30,11 @@ class Ranks:
 
     def __init__(self):
         self.size = 1
-        self.rank = 0
         self.group = None
         self.device = torch.device("cpu")
         if dist.is_available() and dist.is_initialized():
             self.group = distributed_utils.get_data_parallel_group()
             self.size = distributed_utils.get_data_parallel_world_size()
-            self.rank = distributed_utils.get_data_parallel_rank()
             if dist.get_backend(self.group) == "nccl":
                 self.device = torch.device("cuda", torch.cuda.current_device())
 
