@@ -26,6 +26,6 @@ torch.serialization.add_safe_globals([
       if hasattr(distributed_utils, "_TensorPlaceholder") else []),
 ])
 
-from . import criterion, task  # noqa: E402,F401  (register the task and criterion)
+from . import criterion, schedule, task  # noqa: E402,F401  (register the task, criterion, schedule)
 
 __version__ = "0.1.0"

@@ -16,6 +16,9 @@ loss with AdaGrad's per-coordinate step sizes, so that rare tokens learn too. ``
 EMA (0.95) of the Assistant's accuracy on each batch before it learns from it, starting at 0.
 
 Features are computed from token ids on the fly (gather + segment sums), never stored per pair.
+With *track_pairs* (the ``infobatch`` rule with ``--assistant-scorer last-loss``, and ``skip-hard``)
+it also keeps, per pair, the last per-token loss seen and how many observations in a row put it in
+the top *hard_fraction* of its batch (:mod:`rules` reads them).
 """
 
 import math
@@ -76,7 +79,8 @@ class Assistant:
     """
 
     def __init__(self, tables, src_vocab, tgt_vocab, features="tfidf", lr=0.5, l2=1e-4,
-                 warmup_epochs=1, mean="ema", mean_decay=0.9, frozen=False):
+                 warmup_epochs=1, mean="ema", mean_decay=0.9, frozen=False, track_pairs=False,
+                 hard_fraction=0.2):
         self.features = features
         self.frozen = frozen  # predicts and reports, never updates (--assistant-freeze)
         self.mean = mean
@@ -104,6 +108,10 @@ class Assistant:
         self.prev_epoch_mean = float("nan")
         self.updates = 0
         self.epoch = 0
+        self.hard_fraction = hard_fraction
+        n_tracked = len(tables) if track_pairs else 0
+        self.last_loss = np.full(n_tracked, np.nan, dtype=np.float32)  # per target token
+        self.hard_streak = np.zeros(n_tracked, dtype=np.uint8)
         self._lock = threading.Lock()
         self._new_epoch_stats(len(tables))
 
@@ -226,6 +234,8 @@ class Assistant:
             self.epoch_count += n
             if self.frozen:
                 return
+            if len(self.last_loss):
+                self._track(ids, per_tok)
             self.confidence = CONFIDENCE_DECAY * self.confidence + (1 - CONFIDENCE_DECAY) * correct / n
             # AdaGrad step (per-coordinate SGD step sizes: rare tokens learn as fast as common
             # ones) on the summed logistic loss + l2/2 * ||weights||^2 (bias unregularised)
@@ -240,6 +250,23 @@ class Assistant:
                 w -= self.lr * grad / (np.sqrt(g2) + 1e-12)
                 self._step(k, float(g @ rel_len) + self.l2 * self.c_len[k])
             self.updates += 1
+
+    def _track(self, ids, per_tok):
+        """Each pair's last loss, and its streak of observations in its batch's top fraction."""
+        self.last_loss[ids] = per_tok
+        hot = per_tok > np.quantile(per_tok, 1.0 - self.hard_fraction)
+        self.hard_streak[ids] = np.where(hot, np.minimum(self.hard_streak[ids], 254) + 1, 0)
+
+    def learned_by_last_loss(self, ids):
+        """Pairs whose last seen per-token loss is below the running mean (never seen: False)."""
+        with self._lock:
+            last = self.last_loss[ids]
+            return np.isfinite(last) & (last < self.loss_mean)
+
+    def hard_streaks(self, ids):
+        """Observations in a row in which each pair's loss was in its batch's top fraction."""
+        with self._lock:
+            return self.hard_streak[ids].copy()
 
     def _step(self, key, grad):
         """AdaGrad step of a scalar parameter: the bias (key "bias") or a length weight (0, 1)."""
@@ -272,7 +299,8 @@ class Assistant:
         with self._lock:
             return checksum(*self.w, *self._g2, self.bias, self.c_len,
                             [self._g2_scalar[k] for k in ("bias", 0, 1)], self.confidence,
-                            self.loss_mean, self.prev_epoch_mean, self.updates, self.epoch)
+                            self.loss_mean, self.prev_epoch_mean, self.updates, self.epoch,
+                            self.last_loss, self.hard_streak)
 
     # ---------------------------------------------------------------- checkpoint
     def state_dict(self):
@@ -299,6 +327,8 @@ class Assistant:
                 "seen": torch.from_numpy(self._seen.copy()),
                 "scores": torch.from_numpy(np.concatenate(self._scores or [np.zeros(0, np.float32)])),
                 "labels": torch.from_numpy(np.concatenate(self._labels or [np.zeros(0, bool)])),
+                "last_loss": torch.from_numpy(self.last_loss.copy()),
+                "hard_streak": torch.from_numpy(self.hard_streak.copy()),
             }
 
     def load_state_dict(self, state, model_only=False):
@@ -319,6 +349,9 @@ class Assistant:
             self.confidence = float(state["confidence"])
             self.loss_mean = float(state["loss_mean"])
             self.prev_epoch_mean = float(state["prev_epoch_mean"])
+            if len(self.last_loss) and len(state.get("last_loss", ())) == len(self.last_loss):
+                self.last_loss = state["last_loss"].numpy().copy()
+                self.hard_streak = state["hard_streak"].numpy().copy()
             if model_only:
                 return
             self.updates = int(state["updates"])

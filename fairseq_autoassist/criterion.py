@@ -2,7 +2,11 @@
 signal (paper Sec. 3.1: the Boss's per-instance loss labels the Assistant's data).
 
 Loss, gradient and logging are those of fairseq's ``label_smoothed_cross_entropy`` (the same
-arithmetic, so the same bits). While the model trains, the detached per-sentence summed loss and
+arithmetic, so the same bits). When the task puts loss weights in the sample
+(``sample["pair_weight"]``, one per sentence, from the plan of a reweighting rule), each
+sentence's tokens count with its weight in the training loss, and ``sample_size`` is unchanged (so
+fairseq's normalisation is too); ``nll_loss`` (logged) and the per-sentence losses stay
+unweighted. While the model trains, the detached per-sentence summed loss and
 target-token count (fp32, also under ``--fp16/--bf16/--amp``) are kept for the task's
 ``train_step`` to collect; they never enter ``logging_output``, which fairseq sums across ranks.
 """
@@ -35,6 +39,7 @@ class AutoAssistLabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCrit
         nll_loss.masked_fill_(pad_mask, 0.0)
         smooth_loss.masked_fill_(pad_mask, 0.0)
         eps_i = self.eps / (lprobs.size(-1) - 1)
+        weight = sample.get("pair_weight")
         if model.training:
             bsz = sample["target"].size(0)
             per_token = (1.0 - self.eps - eps_i) * nll_loss.detach() + eps_i * smooth_loss.detach()
@@ -42,6 +47,13 @@ class AutoAssistLabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCrit
                 per_token.float().view(bsz, -1).sum(1),
                 (~pad_mask).view(bsz, -1).sum(1),
             )
+        if weight is not None:  # per token: its sentence's weight (rows are sentence-major)
+            per_token = weight.to(nll_loss.dtype).view(-1, 1).expand(
+                weight.size(0), nll_loss.numel() // weight.size(0)).reshape(-1, 1)
+            loss = (1.0 - self.eps - eps_i) * nll_loss * per_token + eps_i * smooth_loss * per_token
+            if reduce:
+                loss, nll_loss = loss.sum(), nll_loss.sum()
+            return loss, nll_loss
         if reduce:
             nll_loss = nll_loss.sum()
             smooth_loss = smooth_loss.sum()

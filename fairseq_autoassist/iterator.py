@@ -82,7 +82,8 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
         epoch's last step): the plan as trained (chunks planned later included) and the
         Assistant's accuracy/AUC on this epoch's losses."""
         for i, (key, digits) in enumerate((("candidates", 0), ("keep_rate", 4), ("kept_pairs", 0),
-                                           ("kept_tokens", 0), ("keep_floor", 3))):
+                                           ("kept_tokens", 0), ("keep_floor", 3),
+                                           ("weight_mean", 4))):
             metrics.log_derived(key, self._derived(self._plan_stat, key, digits), priority=799 + i)
         for i, (key, digits) in enumerate((("assistant_acc", 4), ("assistant_auc", 4),
                                            ("assistant_conf", 4), ("assistant_loss_mean", 4),
@@ -112,6 +113,8 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
             "assistant": self.planner.assistant.state_dict(),
             "keep_epoch": int(plan["epoch"]) if mid_epoch else -1,
             "keep": torch.from_numpy(plan["keep"]) if mid_epoch else torch.zeros(0, dtype=torch.bool),
+            "weight": (torch.from_numpy(plan["weight"]) if mid_epoch
+                       else torch.zeros(0, dtype=torch.float32)),
             "budgets": torch.tensor(plan["budgets"] if mid_epoch else [], dtype=torch.int64),
             "planned": int(plan["planned"]) if mid_epoch else 0,
         }
@@ -127,7 +130,8 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
                 keep = aa["keep"].numpy().copy()
                 # checkpoints written before chunked planning: one chunk, planned
                 budgets = aa["budgets"].tolist() if "budgets" in aa else None
-                self._restored = {"epoch": int(aa["keep_epoch"]), "keep": keep,
+                weight = aa["weight"].numpy().copy() if "weight" in aa else None
+                self._restored = {"epoch": int(aa["keep_epoch"]), "keep": keep, "weight": weight,
                                   "budgets": budgets, "planned": int(aa.get("planned", 1))}
             self.plan = None
             self._frozen_batches = None  # planned before the checkpoint was read: plan again

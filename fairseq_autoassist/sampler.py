@@ -1,11 +1,12 @@
-"""Which pairs each epoch trains on, and how they are packed into batches.
+"""Which pairs each epoch trains on, with which loss weights, and how they are packed into batches.
 
-AutoAssist's batch generator (paper Sec. 3.2): after the warm-up epochs, which keep everything,
-each candidate pair is kept with probability ``p = max(base_prob, 1 - confidence)``, otherwise
-with the Assistant's predicted probability that the pair is hard; one uniform draw per pair
-decides both, so pair *i* is kept with probability ``p + (1 - p) * q_i``. The kept pairs are
-packed into token-bucketed batches exactly as fairseq packs a full epoch, so batches stay full
-and the epoch simply has fewer of them.
+AutoAssist's batch generator (paper Sec. 3.2): the keep rule (:mod:`rules`, ``--assistant-rule``)
+gives each candidate pair a keep probability ``k_i`` and a loss weight; one uniform draw ``u_i``
+per pair and epoch keeps it iff ``u_i < k_i`` (for the paper's rule ``k_i = p + (1 - p) q_i``,
+``p = max(base_prob, 1 - confidence)``, ``q_i`` the Assistant's probability that the pair is
+hard). The kept pairs are packed into token-bucketed batches exactly as fairseq packs a full
+epoch, so batches stay full and the epoch simply has fewer of them; their weights travel with the
+plan, by pair id, to the criterion.
 
 fairseq fixes an epoch's length when the epoch starts. With ``--assistant-plan-chunks 1`` (the
 default) the whole epoch is planned then, with the Assistant's state at the epoch boundary. With
@@ -15,7 +16,7 @@ batches (its budget) and so the epoch's length, and chunk *k > 1* is planned aga
 chunk *k - 1* has been trained, with the Assistant's state at that point (see :func:`fit`). This
 departs from one draw per pair and epoch in one way: the draw ``u_i`` is still made once, at the
 epoch start, but the threshold it is compared with is the Assistant's later one, and the chunk's
-pairs are then ranked by ``p + (1 - p) q_i - u_i`` and the top of the ranking fills the budget
+pairs are then ranked by ``k_i - u_i`` and the top of the ranking fills the budget
 exactly, so a chunk whose kept pairs need more (fewer) batches than budgeted loses its
 lowest-ranked kept pairs (gains its highest-ranked dropped ones).
 """
@@ -24,9 +25,11 @@ import logging
 import threading
 
 import numpy as np
+import torch
 from fairseq.data import data_utils
 
 from .ranks import Ranks, checksum
+from .rules import KeepRule, paper_keep_prob
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +39,10 @@ def draws(rng_seed, n):
     return np.random.default_rng(rng_seed).random(n)
 
 
-def threshold(p_floor, q):
-    """The acceptance rule: pair *i* is kept iff ``u_i < p + (1 - p) * q_i``, ``u_i ~ U(0, 1)``.
-
-    Equivalent to the paper's two-stage draw (keep when ``u < p``, else keep with probability
-    ``q`` using the renormalised ``(u - p) / (1 - p)``), with one uniform draw per pair.
-    """
-    return p_floor + (1.0 - p_floor) * np.asarray(q)
-
-
 def keep_mask(rng_seed, p_floor, q):
-    """The rule applied with the draws of *rng_seed*: what the planner decides for a whole epoch."""
-    return draws(rng_seed, len(q)) < threshold(p_floor, q)
-
-
-def random_rate(rates, epoch):
-    """The keep rate of *epoch* in *rates* ({epoch: rate}); past its last epoch, the last rate."""
-    known = [e for e in rates if e <= epoch]
-    return float(rates[max(known)]) if known else 1.0
+    """The paper's rule applied with the draws of *rng_seed*: what the planner decides for a whole
+    epoch."""
+    return draws(rng_seed, len(q)) < paper_keep_prob(p_floor, q)
 
 
 class Batcher:
@@ -171,42 +160,37 @@ def fit(batcher, candidates, margin, budget):
 
 
 class EpochPlanner:
-    """Plans epochs: candidates, draws, the keep decisions from the Assistant, the batches.
+    """Plans epochs: candidates, draws, the keep decisions and weights of the rule, the batches.
 
-    With *random_rates* (epoch -> keep rate) pairs are dropped uniformly at random at that rate
-    instead: the control that shows whether the Assistant's choices matter. *chunks* is
+    *base_prob*, *warmup_epochs*, *random_rates* and *rule_options* (``rule``, ``scorer``,
+    ``prune_ratio``, ...) define the :class:`rules.KeepRule`; with *random_rates* (epoch -> keep
+    rate) it is the random control that shows whether the Assistant's choices matter. *chunks* is
     ``--assistant-plan-chunks``. Of the data-parallel *ranks* (:class:`ranks.Ranks`), each trains
     every ``ranks.size``-th batch of the plan, all in step: one step is ``ranks.size`` batches.
     """
 
     def __init__(self, batcher, tables, assistant, feed, base_prob, warmup_epochs, seed,
-                 random_rates=None, chunks=1, ranks=None):
+                 random_rates=None, chunks=1, ranks=None, **rule_options):
         self.batcher = batcher
         self.tables = tables
         self.assistant = assistant
         self.feed = feed
-        self.base_prob = base_prob
-        self.warmup_epochs = warmup_epochs
         self.seed = seed
         self.random_rates = random_rates
+        self.rule = KeepRule(assistant, tables, base_prob=base_prob, warmup_epochs=warmup_epochs,
+                             random_rates=random_rates, seed=seed, **rule_options)
         self.chunks = chunks
         self.ranks = ranks if ranks is not None else Ranks()
         self.shards = self.ranks.size
         self.current = None  # the EpochPlan being trained
 
     def keep_floor(self, epoch):
-        if self.random_rates is not None:
-            return random_rate(self.random_rates, epoch)
-        if epoch <= self.warmup_epochs:
-            return 1.0
-        return max(self.base_prob, 1.0 - self.assistant.confidence)
+        return self.rule.floor(epoch)
 
-    def thresholds(self, epoch, ids):
-        """``p + (1 - p) q_i`` for the pairs *ids*, with the Assistant's state as of now."""
-        p = self.keep_floor(epoch)
-        if p >= 1.0 or self.random_rates is not None:
-            return np.full(len(ids), p)
-        return threshold(p, self.assistant.keep_prob(self.tables, ids))
+    def decide(self, epoch, ids):
+        """(keep probability, weight if kept) of the pairs *ids*, with the Assistant's state as
+        of now."""
+        return self.rule.decide(epoch, ids)
 
     def stream(self, epoch):
         # the random control has its own stream: its draws are independent of AutoAssist's
@@ -257,6 +241,8 @@ class EpochPlan:
         self.floor = planner.keep_floor(epoch)
         self.trained = 0  # batches of this epoch whose losses were handed over
         self._batches = []  # of the planned chunks
+        self._weight_version = 0  # bumped whenever weights change (a chunk re-planned)
+        self._weight_tensor = None  # (version, device, tensor) for the criterion
         self._lock = threading.Condition(threading.RLock())
         self._error = None
         self.note = ""
@@ -264,6 +250,9 @@ class EpochPlan:
         batcher, n_pairs = planner.batcher, len(planner.tables)
         if restored is not None:
             self.keep = restored["keep"]
+            self.weight = restored.get("weight")
+            if self.weight is None or len(self.weight) != n_pairs:
+                self.weight = np.ones(n_pairs, dtype=np.float32)
             budgets = restored["budgets"]
             if budgets is None:  # a checkpoint written before chunked planning (one chunk)
                 budgets = [len(batcher.pack(candidates[p][self.keep[candidates[p]]])) for p in parts]
@@ -274,14 +263,16 @@ class EpochPlan:
                                                       self.budgets[k]))
         else:
             self.keep = np.zeros(n_pairs, dtype=bool)
-            self.keep[candidates] = self.u < planner.thresholds(epoch, candidates)
+            self.weight = np.ones(n_pairs, dtype=np.float32)  # loss weight of each kept pair
+            keep_prob, weight = planner.decide(epoch, candidates)
+            self.keep[candidates] = self.u < keep_prob
+            self.weight[candidates] = weight
             if len(candidates) and not self.keep[candidates].any():
                 self.keep[batcher.pack(candidates)[0]] = True
                 self.note = " (the plan kept no pair: training one batch)"
             packed = [batcher.pack(candidates[p][self.keep[candidates[p]]]) for p in parts]
             self.budgets = [len(b) for b in packed]
             self._batches.append(packed[0])
-            self.start_kept = int(self.keep.sum())
         ends = np.cumsum(self.budgets)
         self.starts = ends - self.budgets
         # chunk k >= 1 is planned once half of chunk k - 1 has been trained
@@ -305,7 +296,8 @@ class EpochPlan:
         :meth:`batch_done` never waits for it."""
         try:
             ids = self.candidates[self.parts[k]]
-            margin = self.planner.thresholds(self.epoch, ids) - self.u[self.parts[k]]
+            keep_prob, weight = self.planner.decide(self.epoch, ids)
+            margin = keep_prob - self.u[self.parts[k]]
             batches = fit(self.planner.batcher, ids, margin, self.budgets[k])
         except BaseException as e:
             with self._lock:
@@ -319,6 +311,8 @@ class EpochPlan:
             self.keep[ids] = False
             if batches:
                 self.keep[np.concatenate(batches)] = True
+            self.weight[ids] = weight
+            self._weight_version += 1
             self._batches.append(batches)
             self._lock.notify_all()
         logger.info(
@@ -377,6 +371,18 @@ class EpochPlan:
         empty batches (fairseq's dummy batch) when the plan runs out, as fairseq shards."""
         return PlannedBatches(self, shuffle, shards, shard)
 
+    def pair_weights(self, ids):
+        """Loss weights of the pairs *ids* (a tensor, on its device; no host synchronisation),
+        or None when every weight of the plan is 1."""
+        with self._lock:
+            cached = self._weight_tensor
+            if cached is None or cached[:2] != (self._weight_version, ids.device):
+                weight = None
+                if (self.weight != 1.0).any():
+                    weight = torch.from_numpy(self.weight).to(ids.device)
+                cached = self._weight_tensor = (self._weight_version, ids.device, weight)
+        return None if cached[2] is None else cached[2][ids]
+
     def stats(self):
         """The plan as it stands (chunks planned so far); recomputed only when a chunk is added,
         since fairseq's epoch line asks for it once per metric."""
@@ -390,6 +396,7 @@ class EpochPlan:
             "keep_rate": len(kept) / max(len(self.candidates), 1),
             "kept_tokens": int(self.planner.tables.tgt.sizes[kept].sum()),
             "keep_floor": self.floor,
+            "weight_mean": float(self.weight[kept].mean()) if len(kept) else 1.0,
             "batches": self.total,
         }
         self._stats = (planned, stats)
@@ -398,7 +405,7 @@ class EpochPlan:
     def digest(self):
         """CRC-32 of the kept pairs and the batch budgets (equal on all ranks)."""
         with self._lock:
-            return checksum(self.keep, self.budgets)
+            return checksum(self.keep, self.budgets, self.weight)
 
     def log(self):
         s = self.stats()
@@ -414,7 +421,7 @@ class EpochPlan:
 
     def state(self):
         with self._lock:
-            return {"epoch": self.epoch, "keep": self.keep.copy(),
+            return {"epoch": self.epoch, "keep": self.keep.copy(), "weight": self.weight.copy(),
                     "budgets": list(self.budgets), "planned": self.planned}
 
 

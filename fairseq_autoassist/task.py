@@ -19,7 +19,9 @@ from fairseq.data import iterators
 from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
+from omegaconf import II
 
+from . import schedule
 from .assistant import Assistant
 from .feed import LossFeed
 from .ranks import Ranks
@@ -59,10 +61,49 @@ class AutoAssistTranslationConfig(TranslationConfig):
         default=0.9,
         metadata={"help": "decay per Boss step of the EMA of the mean loss"},
     )
-    assistant_scorer: ChoiceEnum(["assistant", "random"]) = field(
+    assistant_rule: ChoiceEnum(["paper", "infobatch", "skip-hard"]) = field(
+        default="paper",
+        metadata={"help": "keep rule: paper = keep with probability p + (1 - p) q (AutoAssist); "
+                          "infobatch = drop a pair predicted learned with probability "
+                          "--assistant-prune-ratio r and weight its survivors 1/(1 - r) "
+                          "(unbiased); skip-hard = skip pairs that stay in the top "
+                          "--assistant-hard-fraction of their batch's losses for "
+                          "--assistant-hard-streak observations (noisy data), re-checked with "
+                          "probability base_prob"},
+    )
+    assistant_scorer: ChoiceEnum(["assistant", "last-loss", "random"]) = field(
         default="assistant",
-        metadata={"help": "who decides which pairs to keep: the Assistant, or (the control) "
-                          "uniform random dropping at the rates of --assistant-keep-rates"},
+        metadata={"help": "what says a pair is hard: the Assistant's prediction; its last seen "
+                          "loss against the running mean (last-loss; never seen = hard); or "
+                          "random, the control: the rule applied to random pairs at the keep "
+                          "rates of --assistant-keep-rates"},
+    )
+    assistant_prune_ratio: float = field(
+        default=0.5,
+        metadata={"help": "infobatch: probability r that a pair predicted learned is dropped; "
+                          "its survivors get loss weight 1/(1 - r)"},
+    )
+    assistant_reweight: bool = field(
+        default=False,
+        metadata={"help": "paper rule: weight each kept pair's loss by 1/keep probability "
+                          "(capped by --assistant-reweight-max), an unbiased gradient"},
+    )
+    assistant_reweight_max: float = field(
+        default=4.0, metadata={"help": "cap of the --assistant-reweight weights"},
+    )
+    assistant_anneal: Optional[float] = field(
+        default=None,
+        metadata={"help": "the last F of --max-epoch train on every pair with weight 1 "
+                          "(default: 0.125 for infobatch, 0 for the other rules)"},
+    )
+    assistant_hard_fraction: float = field(
+        default=0.2,
+        metadata={"help": "skip-hard: a loss in the top F of its batch counts as hard"},
+    )
+    assistant_hard_streak: int = field(
+        default=2,
+        metadata={"help": "skip-hard: observations in a row in the top fraction before a pair "
+                          "is skipped"},
     )
     assistant_keep_rates: Optional[str] = field(
         default=None,
@@ -95,6 +136,7 @@ class AutoAssistTranslationConfig(TranslationConfig):
         default=1e-4,
         metadata={"help": "L2 regularisation of the Assistant's weights"},
     )
+    max_epoch: int = II("optimization.max_epoch")
 
 
 @register_task("autoassist_translation", dataclass=AutoAssistTranslationConfig)
@@ -153,6 +195,8 @@ class AutoAssistTranslationTask(TranslationTask):
             itr = iterators.EpochBatchIterator(batch_sampler=batcher(dataset, epoch), **common)
         if reuse:
             self.dataset_to_epoch_iter[dataset] = itr
+        if self.training and dataset is self.datasets.get(self.cfg.train_subset):
+            schedule.follow(itr)  # --lr-scheduler autoassist_cosine decays over its epochs
         return itr
 
     def _plans(self, dataset):
@@ -168,6 +212,9 @@ class AutoAssistTranslationTask(TranslationTask):
                 l2=self.cfg.assistant_l2, warmup_epochs=self.cfg.assistant_warmup_epochs,
                 mean=self.cfg.assistant_mean, mean_decay=self.cfg.assistant_mean_decay,
                 frozen=self.cfg.assistant_freeze,
+                track_pairs=(self.cfg.assistant_scorer == "last-loss"
+                             or self.cfg.assistant_rule == "skip-hard"),
+                hard_fraction=self.cfg.assistant_hard_fraction,
             )
             if self.cfg.assistant_init:
                 self.assistant.load_state_dict(_read_assistant(self.cfg.assistant_init),
@@ -175,9 +222,11 @@ class AutoAssistTranslationTask(TranslationTask):
                 logger.info("AutoAssist: Assistant initialised from %s", self.cfg.assistant_init)
             self.feed = LossFeed(self.assistant)
             logger.info(
-                "AutoAssist: Assistant on %s features, lr %g, l2 %g; base_prob %g, %d warm-up epoch(s)",
+                "AutoAssist: Assistant on %s features, lr %g, l2 %g; rule %s, scorer %s, "
+                "base_prob %g, %d warm-up epoch(s), annealing %g of the epochs",
                 self.cfg.assistant_features, self.cfg.assistant_lr, self.cfg.assistant_l2,
-                self.cfg.assistant_base_prob, self.cfg.assistant_warmup_epochs,
+                self.cfg.assistant_rule, self.cfg.assistant_scorer, self.cfg.assistant_base_prob,
+                self.cfg.assistant_warmup_epochs, _anneal(self.cfg),
             )
         if self.ranks is None:
             self.ranks = Ranks()
@@ -187,13 +236,22 @@ class AutoAssistTranslationTask(TranslationTask):
         self.planner = EpochPlanner(
             batcher, self.tables, self.assistant, self.feed, self.cfg.assistant_base_prob,
             self.cfg.assistant_warmup_epochs, seed, random_rates=_read_keep_rates(self.cfg),
-            chunks=self.cfg.assistant_plan_chunks, ranks=self.ranks)
+            chunks=self.cfg.assistant_plan_chunks, ranks=self.ranks,
+            rule=self.cfg.assistant_rule, scorer=self.cfg.assistant_scorer,
+            prune_ratio=self.cfg.assistant_prune_ratio, reweight=self.cfg.assistant_reweight,
+            reweight_max=self.cfg.assistant_reweight_max,
+            hard_streak=self.cfg.assistant_hard_streak, anneal=_anneal(self.cfg),
+            max_epoch=self.cfg.max_epoch)
         return self.planner
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
                    **kwargs):
         if self.train_start is None:
             self.train_start = time.perf_counter()
+        if self.planner is not None:  # the plan's loss weights, for the criterion
+            weights = self.planner.current.pair_weights(sample["id"])
+            if weights is not None:
+                sample["pair_weight"] = weights
         out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
                                  **kwargs)
         if not ignore_grad:
@@ -252,6 +310,13 @@ def _read_keep_rates(cfg):
     return rates
 
 
+def _anneal(cfg):
+    """--assistant-anneal, or its default for the rule."""
+    if cfg.assistant_anneal is not None:
+        return cfg.assistant_anneal
+    return 0.125 if cfg.assistant_rule == "infobatch" else 0.0
+
+
 def _check_config(cfg):
     """Reject option values that make no sense, naming the flag."""
     problems = []
@@ -265,6 +330,20 @@ def _check_config(cfg):
         problems.append(f"--assistant-l2 must be >= 0, got {cfg.assistant_l2}")
     if not 0.0 <= cfg.assistant_mean_decay < 1.0:
         problems.append(f"--assistant-mean-decay must be in [0, 1), got {cfg.assistant_mean_decay}")
+    if not 0.0 <= cfg.assistant_prune_ratio < 1.0:
+        problems.append(f"--assistant-prune-ratio must be in [0, 1), got {cfg.assistant_prune_ratio}")
+    if not cfg.assistant_reweight_max >= 1.0:
+        problems.append(f"--assistant-reweight-max must be >= 1, got {cfg.assistant_reweight_max}")
+    if cfg.assistant_anneal is not None and not 0.0 <= cfg.assistant_anneal <= 1.0:
+        problems.append(f"--assistant-anneal must be in [0, 1], got {cfg.assistant_anneal}")
+    elif _anneal(cfg) > 0 and not cfg.assistant_off and not (cfg.max_epoch or 0) > 0:
+        problems.append(f"--assistant-anneal {_anneal(cfg)} (rule {cfg.assistant_rule}) anneals "
+                        f"the last epochs of --max-epoch: set --max-epoch, or --assistant-anneal 0")
+    if not 0.0 < cfg.assistant_hard_fraction < 1.0:
+        problems.append(f"--assistant-hard-fraction must be in (0, 1), got "
+                        f"{cfg.assistant_hard_fraction}")
+    if cfg.assistant_hard_streak < 1:
+        problems.append(f"--assistant-hard-streak must be >= 1, got {cfg.assistant_hard_streak}")
     if cfg.assistant_plan_chunks < 1:
         problems.append(f"--assistant-plan-chunks must be >= 1, got {cfg.assistant_plan_chunks}")
     if cfg.assistant_mean not in ("ema", "prev-epoch"):

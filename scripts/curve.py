@@ -81,7 +81,7 @@ from presets import PRESETS  # noqa: E402
 RESERVED = ("--save-dir", "--max-update", "--save-interval-updates", "--keep-interval-updates",
             "--seed", "--task", "--user-dir", "--criterion", "--assistant-off",
             "--assistant-scorer", "--assistant-keep-rates", "--log-format", "-s", "-t",
-            "--source-lang", "--target-lang")
+            "--source-lang", "--target-lang", "--max-epoch", "--assistant-rule")
 
 PLAN = re.compile(r"AutoAssist epoch (\d+) plan: kept (\d+) of (\d+) pairs")
 SAVED = re.compile(r"Saved checkpoint \S+ \(epoch \d+ @ (\d+) updates.*?"
@@ -114,10 +114,25 @@ def parse_args(argv):
                              "test.raw.TGT, manifest.json)")
     parser.add_argument("--arch", required=True, choices=sorted(PRESETS), metavar="PRESET",
                         help="model and optimizer preset: " + ", ".join(PRESETS))
-    parser.add_argument("--updates", required=True, type=int, metavar="N",
+    parser.add_argument("--updates", type=int, metavar="N",
                         help="train every run for N updates (--max-update N)")
-    parser.add_argument("--eval-every", required=True, type=int, metavar="K",
+    parser.add_argument("--eval-every", type=int, metavar="K",
                         help="save and evaluate a checkpoint every K updates")
+    matched = parser.add_argument_group(
+        "compute-matched protocol (instead of --updates/--eval-every; scripts/frontier.py)")
+    matched.add_argument("--epochs", type=int, metavar="E",
+                         help="methods train E epochs; the baseline trains budget x E epochs for "
+                              "each of --budgets; every run's learning rate decays to its floor "
+                              "at its own end (use a preset with --lr-scheduler "
+                              "autoassist_cosine); only final checkpoints are evaluated")
+    matched.add_argument("--budgets", default="0.5,0.75,1", metavar="B1,B2,...",
+                         help="baseline budgets as fractions of E; must include 1 (add 2 to "
+                              "check that E is on the flat part) (default: 0.5,0.75,1)")
+    matched.add_argument("--rules", default="paper,infobatch", metavar="R1,R2,...",
+                         help="--assistant-rule values to run, each with its random control "
+                              "(default: paper,infobatch)")
+    matched.add_argument("--no-controls", action="store_true",
+                         help="skip the random controls (the demo's short comparison)")
     parser.add_argument("--seeds", default="1", metavar="S1,S2,...",
                         help="comma-separated seeds; three runs per seed (default: 1)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -159,10 +174,30 @@ def parse_args(argv):
                         help="print the fairseq-train commands of the first seed and exit")
     args = parser.parse_args(argv)
 
-    if args.updates < 1:
-        parser.error("--updates must be >= 1")
-    if not 1 <= args.eval_every <= args.updates:
-        parser.error("--eval-every must be between 1 and --updates")
+    if args.epochs is not None:
+        if args.updates is not None or args.eval_every is not None:
+            parser.error("--epochs (the compute-matched protocol) replaces --updates/--eval-every")
+        if args.epochs < 1:
+            parser.error("--epochs must be >= 1")
+        try:
+            args.budget_list = sorted({float(b) for b in args.budgets.split(",") if b.strip()})
+        except ValueError:
+            parser.error(f"--budgets must be comma-separated numbers, got {args.budgets!r}")
+        if 1.0 not in args.budget_list or min(args.budget_list) <= 0:
+            parser.error(f"--budgets must be positive and include 1, got {args.budgets!r}")
+        args.rule_list = [r.strip() for r in args.rules.split(",") if r.strip()]
+        unknown = sorted(set(args.rule_list) - {"paper", "infobatch", "skip-hard"})
+        if unknown or len(set(args.rule_list)) != len(args.rule_list):
+            parser.error(f"--rules must list distinct rules of paper, infobatch, skip-hard, "
+                         f"got {args.rules!r}")
+    else:
+        if args.updates is None or args.eval_every is None:
+            parser.error("give --updates and --eval-every (update curves) or --epochs "
+                         "(the compute-matched protocol)")
+        if args.updates < 1:
+            parser.error("--updates must be >= 1")
+        if not 1 <= args.eval_every <= args.updates:
+            parser.error("--eval-every must be between 1 and --updates")
     try:
         args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
@@ -740,7 +775,10 @@ def main(argv=None):
         cpu = not torch.cuda.is_available()
         out = Path(args.out).resolve()
         ctx = {"data": data, "src": src, "tgt": tgt, "refs_path": refs_path,
-               "refs": read_lines(refs_path), "out": out, "cpu": cpu, "env": child_env(args)}
+               "refs": read_lines(refs_path), "out": out, "cpu": cpu, "env": child_env(args),
+               "data_name": data_name(data), "relative": frontier.relative_to(REPO)}
+        if args.epochs is not None:
+            return frontier.main(args, ctx)
         if args.dry_run:
             for run in RUNS:
                 print(shlex.join(train_command(
@@ -785,5 +823,18 @@ def main(argv=None):
     return 0
 
 
+def data_name(data):
+    """The data directory as committed results name it: relative to the repository when inside
+    it, else its name."""
+    try:
+        return str(Path(data).resolve().relative_to(REPO))
+    except ValueError:
+        return Path(data).name
+
+
+import frontier  # noqa: E402  (the compute-matched protocol; it imports this module)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    import curve  # one module whether run as a script or imported (frontier.py imports it)
+
+    sys.exit(curve.main())

@@ -156,3 +156,37 @@ def test_time_to_target_ratios_and_not_reached():
         for run_name in RUNS for s, b, w in ((1, 10.0, 4.0), (2, 12.0, 6.0))])
     assert mean["baseline"][0]["bleu"] == 11.0 and mean["baseline"][0]["wall_seconds"] == 5.0
     assert (mean["random"][0]["bleu_min"], mean["random"][0]["bleu_max"]) == (10.0, 12.0)
+
+
+def test_compute_matched_protocol_end_to_end(m30k, tmp_path):
+    """--epochs: the baseline at budgets 0.5 and 1 of E (each with the schedule decaying at its own
+    end), a rule and its random control for E epochs; final checkpoints evaluated; the CSV keeps
+    its columns and adds rule and budget; the saving is reported per seed."""
+    out = tmp_path / "frontier"
+    _, log = run(["bash", REPO / "scripts" / "curve.sh", "--data", m30k, "--arch", "tiny",
+                  "--extra", "--lr-scheduler autoassist_cosine --warmup-updates 5",
+                  "--epochs", "2", "--budgets", "0.5,1", "--rules", "infobatch", "--seeds", "1",
+                  "--threads", "1", "--out", out])
+    rows = list(csv.DictReader((out / "curve.csv").read_text().splitlines()))
+    assert list(rows[0])[:len(HEADER)] == HEADER and {"rule", "budget"} <= set(rows[0])
+    by_name = {(r["run"], r["rule"], r["budget"]): r for r in rows}
+    assert set(by_name) == {("baseline", "", "0.5"), ("baseline", "", "1.0"),
+                            ("autoassist", "infobatch", ""), ("random", "infobatch", "")}
+    half, full = by_name[("baseline", "", "0.5")], by_name[("baseline", "", "1.0")]
+    assert int(half["updates"]) * 2 == int(full["updates"])  # 1 and 2 full epochs
+    for r in rows:
+        assert r["data"] != str(m30k.resolve()) and math.isfinite(float(r["valid_nll"]))
+    info = json.loads((out / "seed1" / "infobatch-random" / "train.json").read_text())
+    rates = json.loads((out / "seed1" / "infobatch" / "keep_rates.json").read_text())
+    assert info["keep_rates_used"] == rates and "--assistant-rule" in info["command"]
+    for name in ("baseline-0.5", "baseline-1", "infobatch"):
+        train_log = (out / "seed1" / name / "train.log").read_text()
+        lrs = [float(r["train_lr"]) for r in
+               [json.loads(m) for m in re.findall(r"\| train \| (\{.*\})", train_log)]]
+        assert lrs[-1] == 0.0  # every run's schedule ends at its floor
+    summary = json.loads((out / "summary.json").read_text())
+    for quality in ("valid_nll", "bleu"):
+        for axis in ("trained_target_tokens", "wall_seconds"):
+            s = summary["savings"]["infobatch"][quality][axis]["per_seed"]["1"]
+            assert s["where"] in ("inside", "above", "below") and s["ratio_1.0"] > 0
+    assert "At a glance" in log and "infobatch" in (out / "summary.md").read_text()

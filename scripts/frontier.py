@@ -1,0 +1,419 @@
+"""The compute-matched protocol of ``scripts/curve.py --epochs E`` (docs/README.md).
+
+For each seed, on the same data, preset and seed, with a learning-rate schedule that decays to its
+floor at each run's own end (the preset's ``--lr-scheduler autoassist_cosine``, over epochs):
+
+* ``baseline`` at each budget *b* of ``--budgets``: ``--assistant-off --max-epoch b*E``. These
+  runs are the baseline's quality-versus-compute frontier (a budget of 2 shows whether E is on
+  its flat part);
+* for each rule *R* of ``--rules``: ``autoassist`` (``--assistant-rule R --max-epoch E``), which
+  lands at its own compute, then ``random``, its control (``--assistant-scorer random``, the same
+  rule on random pairs at the autoassist run's per-epoch keep rates).
+
+Run groups (each baseline budget; each rule with its control) are trained one after another, the
+group order rotated by one per seed. Only each run's final checkpoint is evaluated: valid NLL
+(bits, primary) and test BLEU (beam 5 by default, every test sentence, sacreBLEU).
+
+The saving of a run against the baseline frontier of its seed, on compute axis *x* (trained target
+tokens or training wall seconds) and quality *y* (valid NLL, lower is better; BLEU, higher is
+better): the frontier's compute at the run's quality, ``x_f(y)``, by linear interpolation between
+the two baseline budgets that bracket *y*, and ``saving = 1 - x_f(y) / x(1.0)``, ``x(1.0)`` the
+compute of the baseline at budget 1. A run worse than every baseline point has no saving on the
+frontier (reported as ``below``); one better than every baseline point saves at least
+``1 - x_run / x(1.0)`` (``above``, reported as that bound). ``reaches_1.0`` says whether the
+run's quality is at least the baseline's at budget 1, and ``ratio_1.0 = x_run / x(1.0)``.
+"""
+
+import csv
+import json
+import os
+import shlex
+import shutil
+import statistics
+import time
+
+import curve
+from curve import CurveError, log
+from presets import PRESETS
+
+QUALITY = {"valid_nll": -1, "bleu": +1}  # sign: +1 when higher is better
+AXES = ("trained_target_tokens", "wall_seconds")
+COLUMNS = curve.COLUMNS + ["rule", "budget", "epochs", "weight_mean"]
+
+
+def plan_runs(args, seed_index):
+    """[(name, run, rule, budget, epochs)] in training order for one seed."""
+    groups = [[(f"baseline-{b:g}", "baseline", "", b, budget_epochs(args.epochs, b))]
+              for b in args.budget_list]
+    for rule in args.rule_list:
+        group = [(rule, "autoassist", rule, None, args.epochs)]
+        if not args.no_controls:
+            group.append((f"{rule}-random", "random", rule, None, args.epochs))
+        groups.append(group)
+    k = seed_index % len(groups)
+    return [r for g in groups[k:] + groups[:k] for r in g]
+
+
+def budget_epochs(epochs, budget):
+    n = budget * epochs
+    if abs(n - round(n)) > 1e-9 or round(n) < 1:
+        raise CurveError(f"budget {budget:g} x {epochs} epochs is not a whole number of epochs: "
+                         f"choose --epochs so that every budget gives whole epochs")
+    return int(round(n))
+
+
+def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=None):
+    cmd = ["fairseq-train", str(ctx["data"]), "--user-dir", str(curve.USER_DIR),
+           "--task", "autoassist_translation",
+           "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+           "-s", ctx["src"], "-t", ctx["tgt"], *PRESETS[args.arch]["args"],
+           "--seed", str(seed), "--max-epoch", str(epochs), "--no-epoch-checkpoints",
+           "--disable-validation", "--no-save-optimizer-state",
+           "--save-dir", str(save_dir), "--log-format", "json"]
+    if ctx["cpu"]:
+        cmd.append("--cpu")
+    if args.fp16:
+        cmd.append("--fp16")
+    if args.bf16:
+        cmd.append("--bf16")
+    cmd += args.extra_args
+    if run == "baseline":
+        cmd.append("--assistant-off")
+    else:
+        cmd += ["--assistant-rule", rule]
+        if run == "random":
+            cmd += ["--assistant-scorer", "random", "--assistant-keep-rates", str(keep_rates_file)]
+    return cmd
+
+
+def train_run(args, ctx, seed, name, run, rule, epochs):
+    """Train one run (or reuse it when its command and keep rates are unchanged)."""
+    seed_dir = ctx["out"] / f"seed{seed}"
+    run_dir = seed_dir / name
+    info_path = run_dir / "train.json"
+    keep_file = seed_dir / rule / "keep_rates.json" if run == "random" else None
+    cmd = train_command(args, ctx, seed, run, rule, epochs, run_dir / "checkpoints", keep_file)
+    keep_rates = json.loads(keep_file.read_text()) if keep_file else None
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("command") == cmd and info.get("keep_rates_used") == keep_rates:
+            log(f"seed {seed} {name}: already trained ({info_path}), reused")
+            return info
+        log(f"seed {seed} {name}: command changed since the last run, training again")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True)
+    log(f"seed {seed} {name}: training {epochs} epochs -> {run_dir}")
+    t0 = time.perf_counter()
+    curve.run_logged(cmd, run_dir / "train.log", ctx["env"], echo=curve.echo_train)
+    process_seconds = time.perf_counter() - t0
+    epochs_trained, checkpoints = curve.collect_checkpoints(run_dir, 10 ** 12, False)
+    final = checkpoints[-1]
+    info = {"name": name, "run": run, "rule": rule, "epochs": epochs, "seed": seed,
+            "command": cmd, "keep_rates_used": keep_rates, "process_seconds": process_seconds,
+            "epoch_records": epochs_trained, "final": final,
+            "weight_mean": weight_means(run_dir / "train.log")}
+    if run == "autoassist":
+        rates = {str(e["epoch"]): e["keep_rate"] for e in epochs_trained if e["candidates"]}
+        if not rates:
+            raise CurveError(f"no keep rates in {run_dir / 'train.log'}")
+        (seed_dir / rule).mkdir(exist_ok=True)
+        (seed_dir / rule / "keep_rates.json").write_text(json.dumps(rates, indent=1) + "\n")
+    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    log(f"seed {seed} {name}: {final['updates']} updates, {final['trained_target_tokens']} "
+        f"target tokens, {final['wall_seconds']:.1f} s training wall; keep rates "
+        + ", ".join(f"{e['keep_rate']:.3f}" for e in epochs_trained))
+    return info
+
+
+def weight_means(log_path):
+    """Per epoch, the mean loss weight of the kept pairs (the epoch train records)."""
+    out = {}
+    for m in curve.TRAIN_RECORD.finditer(log_path.read_text(encoding="utf-8")):
+        r = json.loads(m.group(1))
+        if "train_weight_mean" in r:
+            out[str(r["epoch"])] = float(r["train_weight_mean"])
+    return out
+
+
+# ------------------------------------------------------------------------------------ the saving
+def frontier_compute(points, quality, y):
+    """Compute at which the baseline frontier *points* [(x, quality dict)] reaches quality *y*:
+    (x, where) with where in {"inside", "above", "below"}."""
+    sign = QUALITY[quality]
+    pts = sorted(points, key=lambda p: p[0])
+    ys = [sign * q[quality] for _, q in pts]
+    target = sign * y
+    if target > max(ys):
+        return None, "above"
+    for (x0, q0), (x1, q1) in zip(pts, pts[1:]):
+        y0, y1 = sign * q0[quality], sign * q1[quality]
+        if min(y0, y1) <= target <= max(y0, y1) and y1 != y0 and y1 > y0:
+            return x0 + (x1 - x0) * (target - y0) / (y1 - y0), "inside"
+    if target <= ys[0]:
+        return (pts[0][0], "inside") if target == ys[0] else (None, "below")
+    # the frontier is not monotone here: the cheapest baseline point at least as good
+    for (x, q), yy in zip(pts, ys):
+        if yy >= target:
+            return x, "inside"
+    return None, "below"
+
+
+def saving(baselines, run_row, quality, axis):
+    """The run's saving against its seed's *baselines* rows on *axis* (see the module doc)."""
+    ref = [b for b in baselines if b["budget"] == 1.0]
+    if not ref:
+        raise CurveError("the protocol needs the baseline at budget 1 (--budgets must include 1)")
+    x_ref = ref[0][axis]
+    points = [(b[axis], b) for b in baselines]
+    x_f, where = frontier_compute(points, quality, run_row[quality])
+    sign = QUALITY[quality]
+    out = {"where": where, "ratio_1.0": run_row[axis] / x_ref,
+           "reaches_1.0": sign * run_row[quality] >= sign * ref[0][quality]}
+    if where == "inside":
+        out["saving"] = 1.0 - x_f / x_ref
+    elif where == "above":
+        out["saving"] = 1.0 - run_row[axis] / x_ref  # at least this
+    else:
+        out["saving"] = None
+    return out
+
+
+def savings(rows, seeds):
+    """{name: {quality: {axis: {"per_seed": {seed: saving dict}, "mean", "min", "max"}}}}."""
+    out = {}
+    names = sorted({r["name"] for r in rows if r["run"] != "baseline"})
+    for name in names:
+        out[name] = {}
+        for quality in QUALITY:
+            out[name][quality] = {}
+            for axis in AXES:
+                per_seed = {}
+                for s in seeds:
+                    base = [r for r in rows if r["seed"] == s and r["run"] == "baseline"]
+                    mine = [r for r in rows if r["seed"] == s and r["name"] == name]
+                    if base and mine:
+                        per_seed[str(s)] = saving(base, mine[0], quality, axis)
+                vals = [v["saving"] for v in per_seed.values() if v["saving"] is not None]
+                out[name][quality][axis] = {
+                    "per_seed": per_seed,
+                    "mean": statistics.fmean(vals) if len(vals) == len(per_seed) and vals else None,
+                    "min": min(vals) if vals else None, "max": max(vals) if vals else None,
+                    "reaches_1.0_at_0.6_every_seed": bool(per_seed) and all(
+                        v["reaches_1.0"] and v["ratio_1.0"] <= 0.6 for v in per_seed.values()),
+                }
+    return out
+
+
+def flatness(rows, seeds):
+    """valid NLL at budget 1 minus at budget 2 per seed (the flat-part check), if both ran."""
+    out = {}
+    for s in seeds:
+        b = {r["budget"]: r["valid_nll"] for r in rows if r["seed"] == s and r["run"] == "baseline"}
+        if 1.0 in b and 2.0 in b:
+            out[str(s)] = round(b[1.0] - b[2.0], 4)
+    return out
+
+
+# ------------------------------------------------------------------------------------ the report
+def plot(rows, seeds, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("trained_target_tokens", "valid_nll"), ("wall_seconds", "valid_nll"),
+              ("trained_target_tokens", "bleu"), ("wall_seconds", "bleu")]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    names = sorted({r["name"] for r in rows if r["run"] != "baseline"})
+    markers = "osD^vP*X"
+    for ax, (x, y) in zip(axes.flat, panels):
+        for i, s in enumerate(seeds):
+            base = sorted((r for r in rows if r["seed"] == s and r["run"] == "baseline"),
+                          key=lambda r: r[x])
+            ax.plot([r[x] for r in base], [r[y] for r in base], "-", color="black",
+                    alpha=0.35 + 0.65 / len(seeds), marker="|",
+                    label="baseline frontier (each seed)" if i == 0 else None)
+            for r in base:
+                ax.annotate(f"{r['budget']:g}", (r[x], r[y]), fontsize=7, alpha=0.6)
+            for j, name in enumerate(names):
+                mine = [r for r in rows if r["seed"] == s and r["name"] == name]
+                if mine:
+                    ax.scatter([mine[0][x]], [mine[0][y]], marker=markers[j % len(markers)],
+                               color=f"C{j}", label=name if i == 0 else None, zorder=3)
+        ax.set_xlabel({"trained_target_tokens": "trained target tokens",
+                       "wall_seconds": "training wall seconds"}[x])
+        ax.set_ylabel({"valid_nll": "valid NLL (bits/token, lower is better)",
+                       "bleu": "test BLEU"}[y])
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def fmt_saving(v):
+    if v is None or v.get("saving") is None:
+        return "below frontier"
+    s = f"{100 * v['saving']:+.1f}%"
+    return ("≥ " + s) if v["where"] == "above" else s
+
+
+def at_a_glance(summary):
+    """One plain line per method and seed: its compute and quality against the baseline at
+    budget 1, and what the baseline frontier reaches with the method's tokens."""
+    lines = []
+    for r in summary["rows"]:
+        if r["run"] == "baseline":
+            continue
+        ref = [b for b in summary["rows"] if b["seed"] == r["seed"] and b.get("budget") == 1.0][0]
+        s = summary["savings"][r["name"]]["valid_nll"]["trained_target_tokens"]["per_seed"].get(
+            str(r["seed"]))
+        verdict = ("on or below the baseline's frontier: no saving" if s is None
+                   or s["saving"] is None or s["saving"] <= 0.005 else
+                   f"saves {100 * s['saving']:.0f}% of the tokens the baseline needs for that "
+                   f"quality")
+        lines.append(
+            f"- seed {r['seed']} {r['name']}: {r['trained_target_tokens'] / ref['trained_target_tokens']:.2f}× "
+            f"the baseline's tokens and {r['wall_seconds'] / ref['wall_seconds']:.2f}× its "
+            f"training time, valid NLL {r['valid_nll'] - ref['valid_nll']:+.3f} bits, BLEU "
+            f"{r['bleu'] - ref['bleu']:+.2f} (baseline: {ref['valid_nll']:.3f} bits, "
+            f"{ref['bleu']:.2f} BLEU); {verdict}")
+    return lines
+
+
+def summary_markdown(summary):
+    c = summary["config"]
+    lines = [f"# Compute-matched frontier: {c['arch']} on {c['data_name']} ({c['src']}-{c['tgt']}), "
+             f"E = {c['epochs']} epochs, seeds {c['seeds']}", "",
+             f"Machine: {summary['machine']['cpu_model']}, {summary['machine']['device']}; "
+             f"sacreBLEU {summary['sacrebleu_signature']}", "",
+             "At a glance, against the baseline trained for the full E epochs (budget 1):", "",
+             *at_a_glance(summary), "",
+             "| seed | run | rule | budget | epochs | updates | tokens | wall s | valid NLL | BLEU | keep rates |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in summary["rows"]:
+        budget = "" if r["budget"] is None else f"{r['budget']:g}"
+        lines.append(f"| {r['seed']} | {r['name']} | {r['rule']} | {budget} | {r['epochs']} | "
+                     f"{r['updates']} | {r['trained_target_tokens']} | {r['wall_seconds']:.1f} | "
+                     f"{r['valid_nll']:.3f} | {r['bleu']:.2f} | {r['keep_rates']} |")
+    if summary["flatness"]:
+        lines += ["", "Flat-part check (valid NLL at budget 1 minus at budget 2, bits; ≤ 0.03 "
+                  "wanted): " + ", ".join(f"seed {s}: {v:+.3f}"
+                                          for s, v in summary["flatness"].items())]
+    lines += ["", "Saving against the baseline frontier of the same seed (1 − frontier compute "
+              "at the run's quality / baseline compute at budget 1; negative = costs more):", "",
+              "| run | quality | axis | per seed | mean | reaches budget-1 quality at ≤ 0.6× in every seed |",
+              "|---|---|---|---|---|---|"]
+    for name, by_q in summary["savings"].items():
+        for quality, by_axis in by_q.items():
+            for axis, v in by_axis.items():
+                per = ", ".join(f"{s}: {fmt_saving(x)} ({x['ratio_1.0']:.2f}×"
+                                f"{', reaches' if x['reaches_1.0'] else ''})"
+                                for s, x in v["per_seed"].items())
+                mean = "–" if v["mean"] is None else f"{100 * v['mean']:+.1f}%"
+                lines.append(f"| {name} | {quality} | {axis} | {per} | {mean} | "
+                             f"{'yes' if v['reaches_1.0_at_0.6_every_seed'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def report(args, ctx, infos, evals, machine):
+    rows = []
+    for (seed, name), info in infos.items():
+        ev, fin = evals[(seed, name)], info["final"]
+        budget = None
+        if info["run"] == "baseline":
+            budget = float(name.split("-", 1)[1])
+        rows.append({
+            "name": name, "run": info["run"], "arch": args.arch, "data": ctx["data_name"],
+            "seed": seed, "device": machine["device"], "checkpoint": fin["file"],
+            "wall_seconds": round(fin["wall_seconds"], 3), "updates": fin["updates"],
+            "trained_target_tokens": fin["trained_target_tokens"],
+            "keep_rate": round(sum(e["keep_rate"] for e in info["epoch_records"])
+                               / max(len(info["epoch_records"]), 1), 6),
+            "valid_nll": ev["valid_nll"], "bleu": round(ev["bleu"], 4), "rule": info["rule"],
+            "budget": budget, "epochs": info["epochs"],
+            "weight_mean": round(statistics.fmean(info["weight_mean"].values()), 4)
+            if info["weight_mean"] else 1.0,
+            "keep_rates": " ".join(f"{e['keep_rate']:.2f}" for e in info["epoch_records"]),
+        })
+    rows.sort(key=lambda r: (r["seed"], r["run"] != "baseline", r["budget"] or 0, r["name"]))
+    out = ctx["out"]
+    with open(out / "curve.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(dict(r, budget="" if r["budget"] is None else r["budget"]))
+    seeds = args.seed_list
+    precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+    plot(rows, seeds, out / "curve.png",
+         f"{args.arch} on {ctx['data_name']} ({ctx['src']}-{ctx['tgt']}), E = {args.epochs} "
+         f"epochs, baseline budgets {args.budgets}, {machine['device']}, {precision}, "
+         f"beam {args.beam}")
+    signatures = sorted({ev["signature"] for ev in evals.values()})
+    summary = {
+        "config": {"data_name": ctx["data_name"], "src": ctx["src"], "tgt": ctx["tgt"],
+                   "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
+                   "extra": args.extra_args, "epochs": args.epochs,
+                   "budgets": args.budget_list, "rules": args.rule_list, "seeds": seeds,
+                   "beam": args.beam, "precision": precision,
+                   "test_sentences": len(ctx["refs"]),
+                   "commands": {f"seed{s}/{n}": shlex.join(
+                       [ctx["relative"](a) for a in infos[(s, n)]["command"]])
+                       for (s, n) in infos}},
+        "machine": dict(machine, load_average_at_end=[round(x, 2) for x in os.getloadavg()]),
+        "sacrebleu_signature": signatures[0] if len(signatures) == 1 else signatures,
+        "rows": rows,
+        "flatness": flatness(rows, seeds),
+        "savings": savings(rows, seeds),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    md = summary_markdown(summary)
+    (out / "summary.md").write_text(md)
+    print(md, flush=True)
+    log(f"wrote {out / 'curve.csv'} ({len(rows)} rows), {out / 'curve.png'}, "
+        f"{out / 'summary.json'}, {out / 'summary.md'}")
+
+
+def main(args, ctx):
+    """Train (or reuse) every run of every seed, then evaluate each final checkpoint and report."""
+    if args.dry_run:
+        for name, run, rule, budget, epochs in plan_runs(args, 0):
+            d = ctx["out"] / f"seed{args.seed_list[0]}" / name
+            print(shlex.join(train_command(args, ctx, args.seed_list[0], run, rule, epochs,
+                                           d / "checkpoints",
+                                           d.parent / rule / "keep_rates.json")))
+        return 0
+    ctx["out"].mkdir(parents=True, exist_ok=True)
+    machine = curve.machine_info(args.threads)
+    log(f"{args.arch} on {ctx['data']} ({ctx['src']}-{ctx['tgt']}), seeds {args.seed_list}, "
+        f"E = {args.epochs} epochs, baseline budgets {args.budgets}, rules {args.rules}; device "
+        f"{machine['device']}, {machine['cpu_model']}, load average "
+        f"{machine['load_average_at_start']}")
+    infos = {}
+    for i, seed in enumerate(args.seed_list):
+        for name, run, rule, budget, epochs in plan_runs(args, i):
+            infos[(seed, name)] = train_run(args, ctx, seed, name, run, rule, epochs)
+    if args.train_only:
+        log("--train-only: training done; run again without it to evaluate and report")
+        return 0
+    evals = {}
+    for (seed, name), info in infos.items():
+        ck = dict(info["final"])
+        res = curve.evaluate_checkpoint(args, ctx, ctx["out"] / f"seed{seed}" / name, ck)
+        evals[(seed, name)] = res
+        log(f"seed {seed} {name}: BLEU {res['bleu']:.2f}, valid NLL {res['valid_nll']:.3f}")
+    report(args, ctx, infos, evals, machine)
+    return 0
+
+
+def relative_to(base):
+    """A function that writes paths under *base* relative to it (for committed summaries)."""
+    base = str(base)
+
+    def rel(a):
+        a = str(a)
+        return os.path.relpath(a, base) if a.startswith(base + os.sep) else a
+    return rel
+
