@@ -432,6 +432,22 @@ def collect_checkpoints(run_dir, eval_every, keep_all):
     return epochs, out
 
 
+def finished_run(run_dir, cmd, keep_rates, label):
+    """The saved train.json of *run_dir* when it was trained with *cmd* and *keep_rates* (reuse
+    it); otherwise None, with *run_dir* emptied for a new training run."""
+    info_path = run_dir / "train.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("command") == cmd and info.get("keep_rates_used") == keep_rates:
+            log(f"{label}: already trained ({info_path}), reused")
+            return info
+        log(f"{label}: command changed since the last run, training again")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True)
+    return None
+
+
 def train_run(args, ctx, seed, run):
     run_dir = ctx["out"] / f"seed{seed}" / run
     info_path = run_dir / "train.json"
@@ -439,15 +455,9 @@ def train_run(args, ctx, seed, run):
     cmd = train_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, run,
                         run_dir / "checkpoints", keep_file, cpu=ctx["cpu"])
     keep_rates = json.loads(keep_file.read_text()) if run == "random" else None
-    if info_path.is_file():
-        info = json.loads(info_path.read_text())
-        if info.get("command") == cmd and info.get("keep_rates_used") == keep_rates:
-            log(f"seed {seed} {run}: already trained ({info_path}), reused")
-            return info
-        log(f"seed {seed} {run}: command changed since the last run, training again")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    (run_dir / "checkpoints").mkdir(parents=True)
+    info = finished_run(run_dir, cmd, keep_rates, f"seed {seed} {run}")
+    if info is not None:
+        return info
     log(f"seed {seed} {run}: training ({args.updates} updates) -> {run_dir}")
     t0 = time.perf_counter()
     run_logged(cmd, run_dir / "train.log", ctx["env"], echo=echo_train)

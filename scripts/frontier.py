@@ -94,15 +94,9 @@ def train_run(args, ctx, seed, name, run, rule, epochs):
     keep_file = seed_dir / rule / "keep_rates.json" if run == "random" else None
     cmd = train_command(args, ctx, seed, run, rule, epochs, run_dir / "checkpoints", keep_file)
     keep_rates = json.loads(keep_file.read_text()) if keep_file else None
-    if info_path.is_file():
-        info = json.loads(info_path.read_text())
-        if info.get("command") == cmd and info.get("keep_rates_used") == keep_rates:
-            log(f"seed {seed} {name}: already trained ({info_path}), reused")
-            return info
-        log(f"seed {seed} {name}: command changed since the last run, training again")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    (run_dir / "checkpoints").mkdir(parents=True)
+    info = curve.finished_run(run_dir, cmd, keep_rates, f"seed {seed} {name}")
+    if info is not None:
+        return info
     log(f"seed {seed} {name}: training {epochs} epochs -> {run_dir}")
     t0 = time.perf_counter()
     curve.run_logged(cmd, run_dir / "train.log", ctx["env"], echo=curve.echo_train)
