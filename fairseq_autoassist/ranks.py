@@ -30,11 +30,13 @@ class Ranks:
 
     def __init__(self):
         self.size = 1
+        self.first = True  # the first rank of the group (it writes the plan records)
         self.group = None
         self.device = torch.device("cpu")
         if dist.is_available() and dist.is_initialized():
             self.group = distributed_utils.get_data_parallel_group()
             self.size = distributed_utils.get_data_parallel_world_size()
+            self.first = distributed_utils.get_data_parallel_rank() == 0
             if dist.get_backend(self.group) == "nccl":
                 self.device = torch.device("cuda", torch.cuda.current_device())
 

@@ -167,10 +167,12 @@ class EpochPlanner:
     rate) it is the random control that shows whether the Assistant's choices matter. *chunks* is
     ``--assistant-plan-chunks``. Of the data-parallel *ranks* (:class:`ranks.Ranks`), each trains
     every ``ranks.size``-th batch of the plan, all in step: one step is ``ranks.size`` batches.
+    *records* (:class:`records.PlanRecords`, or None) receives each complete plan, on the first
+    rank.
     """
 
     def __init__(self, batcher, tables, assistant, feed, base_prob, warmup_epochs, seed,
-                 random_rates=None, chunks=1, ranks=None, **rule_options):
+                 random_rates=None, chunks=1, ranks=None, records=None, **rule_options):
         self.batcher = batcher
         self.tables = tables
         self.assistant = assistant
@@ -182,6 +184,7 @@ class EpochPlanner:
         self.chunks = chunks
         self.ranks = ranks if ranks is not None else Ranks()
         self.shards = self.ranks.size
+        self.records = records
         self.current = None  # the EpochPlan being trained
 
     def keep_floor(self, epoch):
@@ -216,6 +219,11 @@ class EpochPlanner:
                          self.parts(epoch, len(candidates)), restored)
         self.current = plan
         return plan
+
+    def plan_complete(self, plan):
+        """Every chunk of *plan* is planned: record it."""
+        if self.records is not None and self.ranks.first:
+            self.records.write(plan)
 
     def batch_done(self):
         """One more step of the current plan trained: one batch on every rank (their losses are
@@ -279,6 +287,8 @@ class EpochPlan:
         self.triggers = [0] + [int(s + b // 2) for s, b in zip(self.starts[:-1], self.budgets[:-1])]
         self.total = int(ends[-1]) if len(ends) else 0
         self.max_pairs = batcher.max_pairs(candidates)  # no batch of any chunk plan is larger
+        if restored is None and self.planned == len(parts):
+            planner.plan_complete(self)
 
     # ------------------------------------------------------------------ planning
     @property
@@ -314,12 +324,15 @@ class EpochPlan:
             self.weight[ids] = weight
             self._weight_version += 1
             self._batches.append(batches)
+            complete = self.planned == len(self.parts)
             self._lock.notify_all()
         logger.info(
             "AutoAssist epoch %d chunk %d/%d planned %s: kept %d of %d pairs (the rule alone "
             "keeps %d; %d decisions changed since the epoch start), %d batches",
             self.epoch, k + 1, len(self.parts), why, int(self.keep[ids].sum()), len(ids),
             int((margin > 0).sum()), int((self.keep[ids] != before).sum()), len(batches))
+        if complete:
+            self.planner.plan_complete(self)
 
     def start_counting(self, trained):
         """Set the number of batches already trained (a resumed epoch starts past 0; all ranks'

@@ -25,6 +25,7 @@ from . import schedule
 from .assistant import Assistant
 from .feed import LossFeed
 from .ranks import Ranks
+from .records import PlanRecords
 from .iterator import AutoAssistEpochBatchIterator
 from .sampler import Batcher, EpochPlanner
 from .tokens import PairTables
@@ -116,6 +117,12 @@ class AutoAssistTranslationConfig(TranslationConfig):
                           "and chunk k > 1 is planned again with the Assistant's state when half "
                           "of chunk k - 1 has been trained (for long epochs, where a plan made at "
                           "the epoch start goes stale); 1 = plan once per epoch"},
+    )
+    assistant_plan_dir: Optional[str] = field(
+        default=None,
+        metadata={"help": "write each epoch's plan to DIR: a JSON line in DIR/plans.jsonl (keep "
+                          "rate, kept pairs and tokens, batches, checksum) and the kept pair ids, "
+                          "their loss weights and the dropped ids in DIR/epoch<N>.npz"},
     )
     assistant_init: Optional[str] = field(
         default=None,
@@ -237,6 +244,7 @@ class AutoAssistTranslationTask(TranslationTask):
             batcher, self.tables, self.assistant, self.feed, self.cfg.assistant_base_prob,
             self.cfg.assistant_warmup_epochs, seed, random_rates=_read_keep_rates(self.cfg),
             chunks=self.cfg.assistant_plan_chunks, ranks=self.ranks,
+            records=PlanRecords(self.cfg.assistant_plan_dir) if self.cfg.assistant_plan_dir else None,
             rule=self.cfg.assistant_rule, scorer=self.cfg.assistant_scorer,
             prune_ratio=self.cfg.assistant_prune_ratio, reweight=self.cfg.assistant_reweight,
             reweight_max=self.cfg.assistant_reweight_max,

@@ -17,11 +17,14 @@ group order rotated by one per seed. Only each run's final checkpoint is evaluat
 The saving of a run against the baseline frontier of its seed, on compute axis *x* (trained target
 tokens or training wall seconds) and quality *y* (valid NLL, lower is better; BLEU, higher is
 better): the frontier's compute at the run's quality, ``x_f(y)``, by linear interpolation between
-the two baseline budgets that bracket *y*, and ``saving = 1 - x_f(y) / x(1.0)``, ``x(1.0)`` the
-compute of the baseline at budget 1. A run worse than every baseline point has no saving on the
-frontier (reported as ``below``); one better than every baseline point saves at least
-``1 - x_run / x(1.0)`` (``above``, reported as that bound). ``reaches_1.0`` says whether the
-run's quality is at least the baseline's at budget 1, and ``ratio_1.0 = x_run / x(1.0)``.
+the two baseline budgets that bracket *y*, and ``saving = 1 - x_run / x_f(y)``: the share of the
+compute the baseline needs for the run's quality that the run did not spend (negative: the run
+spent more than the baseline needs, i.e. it lies below the frontier). A run better than every
+baseline point saves at least ``1 - x_run / x_max`` (``above``), one worse than every baseline point
+at most ``1 - x_run / x_min`` (``below``), ``x_max``/``x_min`` the largest/smallest baseline
+compute. ``frontier_ratio = x_f(y) / x(1.0)`` places the run's quality on the frontier,
+``reaches_1.0`` says whether the run's quality is at least the baseline's at budget 1 (``x(1.0)``),
+and ``ratio_1.0 = x_run / x(1.0)``; the goal is ``reaches_1.0`` with ``ratio_1.0 <= 0.6``.
 """
 
 import csv
@@ -31,6 +34,8 @@ import shlex
 import shutil
 import statistics
 import time
+
+import numpy as np
 
 import curve
 from curve import CurveError, log
@@ -83,7 +88,35 @@ def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=
         cmd += ["--assistant-rule", rule]
         if run == "random":
             cmd += ["--assistant-scorer", "random", "--assistant-keep-rates", str(keep_rates_file)]
+        if planted_ids(ctx["data"]) is not None:  # noisy data: record which pairs were dropped
+            cmd += ["--assistant-plan-dir", str(save_dir.parent / "plans")]
     return cmd
+
+
+def planted_ids(data):
+    """The ids of the pairs ``data_prep.corrupt`` misaligned in *data*, or None for clean data."""
+    path = os.path.join(str(data), "corrupted.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)["ids"]
+
+
+def planted_dropped(plan_dir, planted):
+    """Per epoch, of the pairs the run dropped, how many were planted (misaligned) ones:
+    {epoch: {"dropped", "planted_dropped", "precision", "recall"}}, read from the run's plan
+    records."""
+    from fairseq_autoassist.records import read_kept, read_plans
+
+    planted = np.asarray(planted, dtype=np.int64)
+    out = {}
+    for epoch in sorted(read_plans(plan_dir)):
+        _, _, dropped = read_kept(plan_dir, epoch)
+        hit = int(np.isin(dropped, planted).sum())
+        out[str(epoch)] = {"dropped": int(len(dropped)), "planted_dropped": hit,
+                           "precision": round(hit / len(dropped), 4) if len(dropped) else None,
+                           "recall": round(hit / max(len(planted), 1), 4)}
+    return out
 
 
 def train_run(args, ctx, seed, name, run, rule, epochs):
@@ -93,8 +126,11 @@ def train_run(args, ctx, seed, name, run, rule, epochs):
     info_path = run_dir / "train.json"
     keep_file = seed_dir / rule / "keep_rates.json" if run == "random" else None
     cmd = train_command(args, ctx, seed, run, rule, epochs, run_dir / "checkpoints", keep_file)
+    # recorded with paths relative to the repository, so that a seed's records committed under
+    # docs/ and copied back into --out are reused by a later invocation on another checkout
+    recorded = [ctx["relative"](a) for a in cmd]
     keep_rates = json.loads(keep_file.read_text()) if keep_file else None
-    info = curve.finished_run(run_dir, cmd, keep_rates, f"seed {seed} {name}")
+    info = curve.finished_run(run_dir, recorded, keep_rates, f"seed {seed} {name}")
     if info is not None:
         return info
     log(f"seed {seed} {name}: training {epochs} epochs -> {run_dir}")
@@ -104,9 +140,12 @@ def train_run(args, ctx, seed, name, run, rule, epochs):
     epochs_trained, checkpoints = curve.collect_checkpoints(run_dir, 10 ** 12, False)
     final = checkpoints[-1]
     info = {"name": name, "run": run, "rule": rule, "epochs": epochs, "seed": seed,
-            "command": cmd, "keep_rates_used": keep_rates, "process_seconds": process_seconds,
+            "command": recorded, "keep_rates_used": keep_rates, "process_seconds": process_seconds,
             "epoch_records": epochs_trained, "final": final,
             "weight_mean": weight_means(run_dir / "train.log")}
+    planted = planted_ids(ctx["data"])
+    if planted is not None and run != "baseline":
+        info["planted"] = planted_dropped(run_dir / "plans", planted)
     if run == "autoassist":
         rates = {str(e["epoch"]): e["keep_rate"] for e in epochs_trained if e["candidates"]}
         if not rates:
@@ -154,22 +193,25 @@ def frontier_compute(points, quality, y):
 
 
 def saving(baselines, run_row, quality, axis):
-    """The run's saving against its seed's *baselines* rows on *axis* (see the module doc)."""
+    """The run's saving against its seed's *baselines* rows on *axis* (see the module doc):
+    ``1 - x_run / x_f(y_run)``, the compute the run spent below what the baseline frontier needs
+    for the run's quality (negative: the run spent more)."""
     ref = [b for b in baselines if b["budget"] == 1.0]
     if not ref:
         raise CurveError("the protocol needs the baseline at budget 1 (--budgets must include 1)")
-    x_ref = ref[0][axis]
+    x_ref, x_run = ref[0][axis], run_row[axis]
     points = [(b[axis], b) for b in baselines]
     x_f, where = frontier_compute(points, quality, run_row[quality])
     sign = QUALITY[quality]
-    out = {"where": where, "ratio_1.0": run_row[axis] / x_ref,
+    out = {"where": where, "ratio_1.0": x_run / x_ref,
            "reaches_1.0": sign * run_row[quality] >= sign * ref[0][quality]}
     if where == "inside":
-        out["saving"] = 1.0 - x_f / x_ref
-    elif where == "above":
-        out["saving"] = 1.0 - run_row[axis] / x_ref  # at least this
-    else:
-        out["saving"] = None
+        out["saving"] = 1.0 - x_run / x_f
+        out["frontier_ratio"] = x_f / x_ref  # the baseline's compute for the run's quality
+    elif where == "above":  # the baseline needs more than its largest budget: at least this
+        out["saving"] = 1.0 - x_run / max(x for x, _ in points)
+    else:  # worse than every baseline point: the baseline needs less than its smallest budget
+        out["saving"] = 1.0 - x_run / min(x for x, _ in points)  # at most this
     return out
 
 
@@ -188,10 +230,11 @@ def savings(rows, seeds):
                     mine = [r for r in rows if r["seed"] == s and r["name"] == name]
                     if base and mine:
                         per_seed[str(s)] = saving(base, mine[0], quality, axis)
-                vals = [v["saving"] for v in per_seed.values() if v["saving"] is not None]
+                vals = [v["saving"] for v in per_seed.values()]
+                inside = all(v["where"] == "inside" for v in per_seed.values())
                 out[name][quality][axis] = {
-                    "per_seed": per_seed,
-                    "mean": statistics.fmean(vals) if len(vals) == len(per_seed) and vals else None,
+                    "per_seed": per_seed,  # the mean only when no seed's saving is a bound
+                    "mean": statistics.fmean(vals) if inside and vals else None,
                     "min": min(vals) if vals else None, "max": max(vals) if vals else None,
                     "reaches_1.0_at_0.6_every_seed": bool(per_seed) and all(
                         v["reaches_1.0"] and v["ratio_1.0"] <= 0.6 for v in per_seed.values()),
@@ -249,9 +292,9 @@ def plot(rows, seeds, path, title):
 
 def fmt_saving(v):
     if v is None or v.get("saving") is None:
-        return "below frontier"
+        return "–"
     s = f"{100 * v['saving']:+.1f}%"
-    return ("≥ " + s) if v["where"] == "above" else s
+    return {"above": "≥ ", "below": "≤ "}.get(v["where"], "") + s
 
 
 def at_a_glance(summary):
@@ -264,10 +307,14 @@ def at_a_glance(summary):
         ref = [b for b in summary["rows"] if b["seed"] == r["seed"] and b.get("budget") == 1.0][0]
         s = summary["savings"][r["name"]]["valid_nll"]["trained_target_tokens"]["per_seed"].get(
             str(r["seed"]))
-        verdict = ("on or below the baseline's frontier: no saving" if s is None
-                   or s["saving"] is None or s["saving"] <= 0.005 else
-                   f"saves {100 * s['saving']:.0f}% of the tokens the baseline needs for that "
-                   f"quality")
+        if s is None or s["saving"] is None:
+            verdict = "no saving measured"
+        elif s["saving"] > 0.005:
+            verdict = (f"saves {fmt_saving(s)} of the tokens the baseline needs for that quality "
+                       f"(its frontier)")
+        else:
+            verdict = (f"below the baseline's frontier: {fmt_saving(s)} saving, i.e. the baseline "
+                       f"reaches that quality with fewer tokens")
         lines.append(
             f"- seed {r['seed']} {r['name']}: {r['trained_target_tokens'] / ref['trained_target_tokens']:.2f}× "
             f"the baseline's tokens and {r['wall_seconds'] / ref['wall_seconds']:.2f}× its "
@@ -296,8 +343,11 @@ def summary_markdown(summary):
         lines += ["", "Flat-part check (valid NLL at budget 1 minus at budget 2, bits; ≤ 0.03 "
                   "wanted): " + ", ".join(f"seed {s}: {v:+.3f}"
                                           for s, v in summary["flatness"].items())]
-    lines += ["", "Saving against the baseline frontier of the same seed (1 − frontier compute "
-              "at the run's quality / baseline compute at budget 1; negative = costs more):", "",
+    lines += ["", "Saving against the baseline frontier of the same seed (1 − the run's compute / "
+              "the compute at which the baseline frontier reaches the run's quality; negative: "
+              "the baseline reaches that quality with less). In brackets: the run's compute as a "
+              "multiple of the baseline's at budget 1, and whether it reaches that baseline's "
+              "quality:", "",
               "| run | quality | axis | per seed | mean | reaches budget-1 quality at ≤ 0.6× in every seed |",
               "|---|---|---|---|---|---|"]
     for name, by_q in summary["savings"].items():
@@ -309,7 +359,30 @@ def summary_markdown(summary):
                 mean = "–" if v["mean"] is None else f"{100 * v['mean']:+.1f}%"
                 lines.append(f"| {name} | {quality} | {axis} | {per} | {mean} | "
                              f"{'yes' if v['reaches_1.0_at_0.6_every_seed'] else 'no'} |")
+    if summary.get("planted"):
+        lines += planted_table(summary["planted"])
     return "\n".join(lines) + "\n"
+
+
+def planted_table(planted):
+    """Markdown lines: how many of the planted (misaligned) pairs each run dropped, per epoch."""
+    lines = ["", f"Planted misaligned pairs ({planted['pairs']} of the training pairs): of the "
+             "pairs a run dropped in an epoch, the share that were planted (precision) and the "
+             "share of planted pairs dropped (recall); epochs that dropped nothing are left out. "
+             f"Random dropping gives precision ≈ the planted share.", "",
+             "| run | epochs | precision per epoch | recall per epoch | mean precision | mean recall |",
+             "|---|---|---|---|---|---|"]
+    for run, per_epoch in planted["runs"].items():
+        e = {k: v for k, v in per_epoch.items() if v["dropped"]}
+        if not e:
+            lines.append(f"| {run} | – | dropped nothing | | | |")
+            continue
+        p = [v["precision"] for v in e.values()]
+        r = [v["recall"] for v in e.values()]
+        lines.append(f"| {run} | {min(map(int, e))}–{max(map(int, e))} | "
+                     f"{' '.join(f'{x:.2f}' for x in p)} | {' '.join(f'{x:.2f}' for x in r)} | "
+                     f"{statistics.fmean(p):.3f} | {statistics.fmean(r):.3f} |")
+    return lines
 
 
 def report(args, ctx, infos, evals, machine):
@@ -362,6 +435,10 @@ def report(args, ctx, infos, evals, machine):
         "flatness": flatness(rows, seeds),
         "savings": savings(rows, seeds),
     }
+    planted = {f"seed{s}/{n}": info["planted"] for (s, n), info in infos.items()
+               if info.get("planted") is not None}
+    if planted:
+        summary["planted"] = {"pairs": len(planted_ids(ctx["data"])), "runs": planted}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     md = summary_markdown(summary)
     (out / "summary.md").write_text(md)

@@ -7,6 +7,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 
 from runs import REPO, plans, run
@@ -158,14 +159,17 @@ def test_time_to_target_ratios_and_not_reached():
     assert (mean["random"][0]["bleu_min"], mean["random"][0]["bleu_max"]) == (10.0, 12.0)
 
 
-def test_compute_matched_protocol_end_to_end(m30k, tmp_path):
+def test_compute_matched_protocol_end_to_end(m30k_noisy, tmp_path):
     """--epochs: the baseline at budgets 0.5 and 1 of E (each with the schedule decaying at its own
     end), a rule and its random control for E epochs; final checkpoints evaluated; the CSV keeps
-    its columns and adds rule and budget; the saving is reported per seed."""
+    its columns and adds rule and budget; the saving is reported per seed. On noisy data (a
+    corrupted.json beside it) the runs record their plans and the report counts the planted pairs
+    they dropped."""
+    m30k = m30k_noisy
     out = tmp_path / "frontier"
     _, log = run(["bash", REPO / "scripts" / "curve.sh", "--data", m30k, "--arch", "tiny",
                   "--extra", "--lr-scheduler autoassist_cosine --warmup-updates 5",
-                  "--epochs", "2", "--budgets", "0.5,1", "--rules", "infobatch", "--seeds", "1",
+                  "--epochs", "4", "--budgets", "0.5,1", "--rules", "infobatch", "--seeds", "1",
                   "--threads", "1", "--out", out])
     rows = list(csv.DictReader((out / "curve.csv").read_text().splitlines()))
     assert list(rows[0])[:len(HEADER)] == HEADER and {"rule", "budget"} <= set(rows[0])
@@ -173,7 +177,7 @@ def test_compute_matched_protocol_end_to_end(m30k, tmp_path):
     assert set(by_name) == {("baseline", "", "0.5"), ("baseline", "", "1.0"),
                             ("autoassist", "infobatch", ""), ("random", "infobatch", "")}
     half, full = by_name[("baseline", "", "0.5")], by_name[("baseline", "", "1.0")]
-    assert int(half["updates"]) * 2 == int(full["updates"])  # 1 and 2 full epochs
+    assert int(half["updates"]) * 2 == int(full["updates"])  # 2 and 4 full epochs
     for r in rows:
         assert r["data"] != str(m30k.resolve()) and math.isfinite(float(r["valid_nll"]))
     info = json.loads((out / "seed1" / "infobatch-random" / "train.json").read_text())
@@ -190,3 +194,26 @@ def test_compute_matched_protocol_end_to_end(m30k, tmp_path):
             s = summary["savings"]["infobatch"][quality][axis]["per_seed"]["1"]
             assert s["where"] in ("inside", "above", "below") and s["ratio_1.0"] > 0
     assert "At a glance" in log and "infobatch" in (out / "summary.md").read_text()
+
+    # planted pairs: the counts in the report are those of the recorded plans
+    planted = set(json.loads((m30k / "corrupted.json").read_text())["ids"])
+    report = summary["planted"]
+    assert report["pairs"] == len(planted)
+    assert set(report["runs"]) == {"seed1/infobatch", "seed1/infobatch-random"}
+    for name in ("infobatch", "infobatch-random"):
+        per_epoch = report["runs"][f"seed1/{name}"]
+        assert sorted(per_epoch) == ["1", "2", "3", "4"]
+        train_log = (out / "seed1" / name / "train.log").read_text()
+        epochs = [json.loads(m) for m in re.findall(r"\| train \| (\{.*\})", train_log)]
+        for e, rec in zip(("1", "2", "3", "4"), epochs):
+            z = np.load(out / "seed1" / name / "plans" / f"epoch{e}.npz")
+            kept, dropped = set(z["kept"].tolist()), set(z["dropped"].tolist())
+            assert len(kept) == int(float(rec["train_kept_pairs"])) and not kept & dropped
+            assert len(kept) + len(dropped) == int(float(rec["train_candidates"]))
+            hits = len(dropped & planted)
+            assert per_epoch[e]["dropped"] == len(dropped)
+            assert per_epoch[e]["planted_dropped"] == hits
+            assert per_epoch[e]["recall"] == round(hits / len(planted), 4)
+        assert per_epoch["1"]["dropped"] == 0 and per_epoch["4"]["dropped"] == 0  # warm-up, anneal
+        assert per_epoch["2"]["dropped"] > 0
+    assert "Planted misaligned pairs" in (out / "summary.md").read_text()

@@ -1,11 +1,13 @@
 """Distributed training: real fairseq-train runs on 2 CPU processes (gloo) started by
 fairseq-autoassist-torchrun, compared with 1-process runs; and the launcher's flags."""
 
+import json
 import os
 import signal
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fairseq_autoassist_launch as launch
@@ -18,6 +20,13 @@ def each_kept_pair_trained_once(log):
     records = log_records(log, "train")
     return records and all(int(float(r["train_assistant_losses"])) == int(float(r["train_kept_pairs"]))
                            for r in records)
+
+
+def plan_records(plan_dir):
+    """The JSON lines of --assistant-plan-dir, in order, and each epoch's kept ids."""
+    lines = [json.loads(x) for x in (plan_dir / "plans.jsonl").read_text().splitlines()]
+    kept = {r["epoch"]: np.load(plan_dir / f"epoch{r['epoch']}.npz")["kept"] for r in lines}
+    return lines, kept
 
 
 def test_two_ranks_train_the_one_process_plan(m30k, tmp_path):
@@ -47,7 +56,7 @@ def test_two_ranks_keep_one_learning_assistant_and_resume(m30k, tmp_path):
     resumes to the same Assistant, plan and losses."""
     args = [*AUTOASSIST, "--max-epoch", "3", "--no-epoch-checkpoints", "--assistant-plan-chunks",
             "2", "--num-workers", "0", "--data-buffer-size", "0", "--save-interval-updates", "4"]
-    _, whole = torchrun(m30k, tmp_path / "a", *args)
+    _, whole = torchrun(m30k, tmp_path / "a", *args, "--assistant-plan-dir", tmp_path / "plans-a")
     c = checksums(whole)
     assert [e for e, *_ in c] == [1, 2, 3] and {n for *_, n in c} == {2}
     assert len({a for _, a, *_ in c}) == 3  # it learns between epochs
@@ -60,12 +69,23 @@ def test_two_ranks_keep_one_learning_assistant_and_resume(m30k, tmp_path):
     assert each_kept_pair_trained_once(whole)
     records = log_records(whole, "train")
     assert float(records[2]["train_keep_rate"]) < 1.0
+    # the plan records: one line per epoch (the first rank writes), written once both chunks were
+    # planned, agreeing with the logged kept pairs and start-plan budgets
+    lines, kept = plan_records(tmp_path / "plans-a")
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    for r, rec in zip(lines, records):
+        assert r["kept_pairs"] == int(float(rec["train_kept_pairs"])) == len(kept[r["epoch"]])
+        assert r["chunks"] == 2 and sum(r["budgets"]) == budgets[r["epoch"]]
 
     stop = steps[0] + steps[1] // 2
-    _, first = torchrun(m30k, tmp_path / "b", *args, "--max-update", str(stop))
-    _, second = torchrun(m30k, tmp_path / "b", *args)
+    plan_dir = ["--assistant-plan-dir", tmp_path / "plans-b"]
+    _, first = torchrun(m30k, tmp_path / "b", *args, *plan_dir, "--max-update", str(stop))
+    _, second = torchrun(m30k, tmp_path / "b", *args, *plan_dir)
     assert "Loaded checkpoint" in second
     assert checksums(second)[-1] == c[-1]  # epoch 3 starts from the same Assistant and plan
+    resumed, resumed_kept = plan_records(tmp_path / "plans-b")
+    assert [r["epoch"] for r in resumed] == [1, 2, 3]  # the restored epoch 2 is not recorded again
+    assert resumed[-1] == lines[-1] and np.array_equal(resumed_kept[3], kept[3])
     got, want = log_records(second, "train")[-1], records[2]
     for key in ("train_loss", "train_nll_loss", "train_num_updates", "train_keep_rate",
                 "train_kept_pairs", "train_assistant_auc", "train_assistant_losses"):

@@ -173,14 +173,22 @@ def test_saving_interpolates_on_the_baseline_frontier():
     base = [{"budget": 0.5, "trained_target_tokens": 100, "valid_nll": 3.0},
             {"budget": 0.75, "trained_target_tokens": 150, "valid_nll": 2.6},
             {"budget": 1.0, "trained_target_tokens": 200, "valid_nll": 2.4}]
-    # 2.5 bits: halfway between 150 and 200 tokens -> 175 / 200 -> saving 12.5%
+    # 2.5 bits: halfway between 150 and 200 tokens, so the baseline needs 175 tokens for it; the
+    # run spent 160: saving 1 - 160/175 = 3/35; that quality sits at 175/200 of budget 1
     s = frontier.saving(base, {"trained_target_tokens": 160, "valid_nll": 2.5}, "valid_nll",
                         "trained_target_tokens")
-    assert s["where"] == "inside" and abs(s["saving"] - 0.125) < 1e-12
+    assert s["where"] == "inside" and abs(s["saving"] - 3 / 35) < 1e-12
+    assert abs(s["frontier_ratio"] - 0.875) < 1e-12
     assert not s["reaches_1.0"] and s["ratio_1.0"] == 0.8
+    # below the frontier: 2.8 bits needs 125 tokens, the run spent 150 -> 1 - 150/125 = -20%
+    s = frontier.saving(base, {"trained_target_tokens": 150, "valid_nll": 2.8}, "valid_nll",
+                        "trained_target_tokens")
+    assert s["where"] == "inside" and abs(s["saving"] + 0.2) < 1e-12
+    # better than every baseline point: at least 1 - 110/200
     s = frontier.saving(base, {"trained_target_tokens": 110, "valid_nll": 2.3}, "valid_nll",
                         "trained_target_tokens")
     assert s["where"] == "above" and s["reaches_1.0"] and abs(s["saving"] - 0.45) < 1e-12
+    # worse than every baseline point: at most 1 - 90/100
     s = frontier.saving(base, {"trained_target_tokens": 90, "valid_nll": 3.2}, "valid_nll",
                         "trained_target_tokens")
-    assert s["where"] == "below" and s["saving"] is None
+    assert s["where"] == "below" and abs(s["saving"] - 0.1) < 1e-12
