@@ -88,7 +88,7 @@ def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=
         cmd += ["--assistant-rule", rule]
         if run == "random":
             cmd += ["--assistant-scorer", "random", "--assistant-keep-rates", str(keep_rates_file)]
-        if planted_ids(ctx["data"]) is not None:  # noisy data: record which pairs were dropped
+        if ctx["planted"] is not None:  # noisy data: record which pairs were dropped
             cmd += ["--assistant-plan-dir", str(save_dir.parent / "plans")]
     return cmd
 
@@ -143,9 +143,8 @@ def train_run(args, ctx, seed, name, run, rule, epochs):
             "command": recorded, "keep_rates_used": keep_rates, "process_seconds": process_seconds,
             "epoch_records": epochs_trained, "final": final,
             "weight_mean": weight_means(run_dir / "train.log")}
-    planted = planted_ids(ctx["data"])
-    if planted is not None and run != "baseline":
-        info["planted"] = planted_dropped(run_dir / "plans", planted)
+    if ctx["planted"] is not None and run != "baseline":
+        info["planted"] = planted_dropped(run_dir / "plans", ctx["planted"])
     if run == "autoassist":
         rates = {str(e["epoch"]): e["keep_rate"] for e in epochs_trained if e["candidates"]}
         if not rates:
@@ -438,7 +437,7 @@ def report(args, ctx, infos, evals, machine):
     planted = {f"seed{s}/{n}": info["planted"] for (s, n), info in infos.items()
                if info.get("planted") is not None}
     if planted:
-        summary["planted"] = {"pairs": len(planted_ids(ctx["data"])), "runs": planted}
+        summary["planted"] = {"pairs": len(ctx["planted"]), "runs": planted}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     md = summary_markdown(summary)
     (out / "summary.md").write_text(md)
@@ -449,6 +448,7 @@ def report(args, ctx, infos, evals, machine):
 
 def main(args, ctx):
     """Train (or reuse) every run of every seed, then evaluate each final checkpoint and report."""
+    ctx = dict(ctx, planted=planted_ids(ctx["data"]))  # corrupted.json, read once
     if args.dry_run:
         for name, run, rule, budget, epochs in plan_runs(args, 0):
             d = ctx["out"] / f"seed{args.seed_list[0]}" / name
