@@ -128,6 +128,11 @@ def parse_args(argv):
     matched.add_argument("--budgets", default="0.5,0.75,1", metavar="B1,B2,...",
                          help="baseline budgets as fractions of E; must include 1 (add 2 to "
                               "check that E is on the flat part) (default: 0.5,0.75,1)")
+    matched.add_argument("--first-seed-budgets", default="", metavar="B1,...",
+                         help="more baseline budgets, trained for the first of --seeds only "
+                              "(e.g. 2: the flat-part check needs one 2E baseline; the other "
+                              "seeds' frontiers then end at their largest --budgets) "
+                              "(default: none)")
     matched.add_argument("--rules", default="paper,infobatch", metavar="R1,R2,...",
                          help="--assistant-rule values to run, each with its random control "
                               "(default: paper,infobatch)")
@@ -185,6 +190,14 @@ def parse_args(argv):
             parser.error(f"--budgets must be comma-separated numbers, got {args.budgets!r}")
         if 1.0 not in args.budget_list or min(args.budget_list) <= 0:
             parser.error(f"--budgets must be positive and include 1, got {args.budgets!r}")
+        try:
+            first = {float(b) for b in args.first_seed_budgets.split(",") if b.strip()}
+        except ValueError:
+            parser.error(f"--first-seed-budgets must be comma-separated numbers, "
+                         f"got {args.first_seed_budgets!r}")
+        if first and min(first) <= 0:
+            parser.error(f"--first-seed-budgets must be positive, got {args.first_seed_budgets!r}")
+        args.first_seed_budget_list = sorted(first - set(args.budget_list))
         args.rule_list = [r.strip() for r in args.rules.split(",") if r.strip()]
         unknown = sorted(set(args.rule_list) - {"paper", "infobatch", "skip-hard"})
         if unknown or len(set(args.rule_list)) != len(args.rule_list):

@@ -47,9 +47,11 @@ COLUMNS = curve.COLUMNS + ["rule", "budget", "epochs", "weight_mean"]
 
 
 def plan_runs(args, seed_index):
-    """[(name, run, rule, budget, epochs)] in training order for one seed."""
+    """[(name, run, rule, budget, epochs)] in training order for one seed (the seed's index in
+    --seeds: the first also trains --first-seed-budgets)."""
+    budgets = sorted(args.budget_list + (args.first_seed_budget_list if seed_index == 0 else []))
     groups = [[(f"baseline-{b:g}", "baseline", "", b, budget_epochs(args.epochs, b))]
-              for b in args.budget_list]
+              for b in budgets]
     for rule in args.rule_list:
         group = [(rule, "autoassist", rule, None, args.epochs)]
         if not args.no_controls:
@@ -422,7 +424,9 @@ def report(args, ctx, infos, evals, machine):
         "config": {"data_name": ctx["data_name"], "src": ctx["src"], "tgt": ctx["tgt"],
                    "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
                    "extra": args.extra_args, "epochs": args.epochs,
-                   "budgets": args.budget_list, "rules": args.rule_list, "seeds": seeds,
+                   "budgets": args.budget_list,
+                   "first_seed_budgets": args.first_seed_budget_list,
+                   "rules": args.rule_list, "seeds": seeds,
                    "beam": args.beam, "precision": precision,
                    "test_sentences": len(ctx["refs"]),
                    "commands": {f"seed{s}/{n}": shlex.join(

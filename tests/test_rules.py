@@ -192,3 +192,22 @@ def test_saving_interpolates_on_the_baseline_frontier():
     s = frontier.saving(base, {"trained_target_tokens": 90, "valid_nll": 3.2}, "valid_nll",
                         "trained_target_tokens")
     assert s["where"] == "below" and abs(s["saving"] - 0.1) < 1e-12
+
+
+def test_first_seed_budgets_add_baselines_to_the_first_seed_only():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import curve
+    import frontier
+
+    args = curve.parse_args(["--data", "d", "--arch", "tiny", "--out", "o", "--epochs", "4",
+                             "--budgets", "0.5,1", "--first-seed-budgets", "2,1",
+                             "--rules", "infobatch", "--seeds", "3,1"])
+    first, second = frontier.plan_runs(args, 0), frontier.plan_runs(args, 1)
+    assert [(r[0], r[4]) for r in first] == [
+        ("baseline-0.5", 2), ("baseline-1", 4), ("baseline-2", 8),
+        ("infobatch", 4), ("infobatch-random", 4)]
+    assert [r[0] for r in second] == [  # the second seed: no 2E baseline, groups rotated by one
+        "baseline-1", "infobatch", "infobatch-random", "baseline-0.5"]
+    with pytest.raises(SystemExit):
+        curve.parse_args(["--data", "d", "--arch", "tiny", "--out", "o", "--epochs", "4",
+                          "--first-seed-budgets", "two"])
