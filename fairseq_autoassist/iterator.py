@@ -11,7 +11,25 @@ from fairseq.logging import metrics
 logger = logging.getLogger(__name__)
 
 
-class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
+class ProgressEpochBatchIterator(iterators.EpochBatchIterator):
+    """fairseq's :class:`EpochBatchIterator` whose state also carries the training progress
+    (:class:`progress.TrainingProgress`): the training split's iterator, with or without the
+    Assistant."""
+
+    def __init__(self, progress, **kwargs):
+        self.progress = progress
+        super().__init__(**kwargs)
+
+    def state_dict(self):
+        return dict(super().state_dict(), training_progress=self.progress.state_dict())
+
+    def load_state_dict(self, state_dict):
+        if "training_progress" in state_dict:
+            self.progress.load_state_dict(state_dict["training_progress"])
+        super().load_state_dict(state_dict)
+
+
+class AutoAssistEpochBatchIterator(ProgressEpochBatchIterator):
     """fairseq's :class:`EpochBatchIterator` whose batches are planned anew for every epoch.
 
     The epoch's length is fixed once :meth:`next_epoch_itr` returns. With one chunk per epoch
@@ -19,12 +37,13 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
     hands fairseq's data loader a lazy sequence whose chunks are planned as training reaches them.
     """
 
-    def __init__(self, planner, **kwargs):
+    def __init__(self, planner, progress, **kwargs):
         self.planner = planner
         self.plan = None
         self._restored = None  # the saved plan of an interrupted epoch
         self._offset = 0
-        super().__init__(batch_sampler=self._plan_epoch, **kwargs)
+        self._checksums = None  # (Assistant, plan, ranks) of the plan agreed on last
+        super().__init__(progress, batch_sampler=self._plan_epoch, **kwargs)
         if self.num_shards != planner.shards:
             raise ValueError(f"AutoAssist: the iterator has {self.num_shards} shards but the "
                              f"planner expects {planner.shards} ranks")
@@ -39,7 +58,8 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
 
     def _agree(self):
         """Every rank must hold the same Assistant and plan (else their epochs would differ and
-        training would hang): compare checksums across ranks, log them, stop if they differ."""
+        training would hang): compare checksums across ranks, log them, stop if they differ;
+        kept for the plan's record."""
         ranks = self.planner.ranks
         mine = [self.planner.assistant.checksum(), self.plan.digest(), self.plan.total]
         every = ranks.agree(mine)
@@ -50,6 +70,7 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
         logger.info("AutoAssist epoch %d: Assistant checksum %08x, plan checksum %08x, %d batches, "
                     "identical on all %d rank(s)", self.plan.epoch, mine[0], mine[1], mine[2],
                     ranks.size)
+        self._checksums = (mine[0], mine[1], ranks.size)
 
     def _get_iterator_for_epoch(self, epoch, shuffle, fix_batches_to_gpus=False, offset=0):
         self._offset = offset
@@ -74,6 +95,7 @@ class AutoAssistEpochBatchIterator(iterators.EpochBatchIterator):
     def next_epoch_itr(self, shuffle=True, fix_batches_to_gpus=False, set_dataset_epoch=True):
         itr = super().next_epoch_itr(shuffle, fix_batches_to_gpus, set_dataset_epoch)
         self.plan.log()
+        self.planner.record("plan", self.plan, self.plan.restored, *self._checksums)
         self._log_epoch()
         return itr
 

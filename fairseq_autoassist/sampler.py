@@ -167,8 +167,8 @@ class EpochPlanner:
     rate) it is the random control that shows whether the Assistant's choices matter. *chunks* is
     ``--assistant-plan-chunks``. Of the data-parallel *ranks* (:class:`ranks.Ranks`), each trains
     every ``ranks.size``-th batch of the plan, all in step: one step is ``ranks.size`` batches.
-    *records* (:class:`records.PlanRecords`, or None) receives each complete plan, on the first
-    rank.
+    *records* (:class:`records.PlanRecords`, or None: only the first rank writes them) receives
+    the plans' events (start, chunks, complete).
     """
 
     def __init__(self, batcher, tables, assistant, feed, base_prob, warmup_epochs, seed,
@@ -220,10 +220,10 @@ class EpochPlanner:
         self.current = plan
         return plan
 
-    def plan_complete(self, plan):
-        """Every chunk of *plan* is planned: record it."""
-        if self.records is not None and self.ranks.first:
-            self.records.write(plan)
+    def record(self, event, plan, *args):
+        """Append *event* of *plan* to the plan records (:mod:`records`), if this rank has them."""
+        if self.records is not None:
+            getattr(self.records, event)(plan, *args)
 
     def batch_done(self):
         """One more step of the current plan trained: one batch on every rank (their losses are
@@ -287,8 +287,9 @@ class EpochPlan:
         self.triggers = [0] + [int(s + b // 2) for s, b in zip(self.starts[:-1], self.budgets[:-1])]
         self.total = int(ends[-1]) if len(ends) else 0
         self.max_pairs = batcher.max_pairs(candidates)  # no batch of any chunk plan is larger
+        self.restored = restored is not None
         if restored is None and self.planned == len(parts):
-            planner.plan_complete(self)
+            planner.record("complete", self)
 
     # ------------------------------------------------------------------ planning
     @property
@@ -326,13 +327,17 @@ class EpochPlan:
             self._batches.append(batches)
             complete = self.planned == len(self.parts)
             self._lock.notify_all()
+        kept, rule_kept = int(self.keep[ids].sum()), int((margin > 0).sum())
+        changed = int((self.keep[ids] != before).sum())
         logger.info(
             "AutoAssist epoch %d chunk %d/%d planned %s: kept %d of %d pairs (the rule alone "
             "keeps %d; %d decisions changed since the epoch start), %d batches",
-            self.epoch, k + 1, len(self.parts), why, int(self.keep[ids].sum()), len(ids),
-            int((margin > 0).sum()), int((self.keep[ids] != before).sum()), len(batches))
+            self.epoch, k + 1, len(self.parts), why, kept, len(ids), rule_kept, changed,
+            len(batches))
+        self.planner.record("chunk", self, k, why, kept, len(ids), rule_kept, changed,
+                            len(batches))
         if complete:
-            self.planner.plan_complete(self)
+            self.planner.record("complete", self)
 
     def start_counting(self, trained):
         """Set the number of batches already trained (a resumed epoch starts past 0; all ranks'

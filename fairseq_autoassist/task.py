@@ -10,7 +10,6 @@ state shapes the next plan. Inference (fairseq-generate, fairseq-interactive) is
 import json
 import logging
 import pickle
-import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -21,12 +20,13 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 from omegaconf import II
 
-from . import schedule
+from . import progress, schedule
 from .assistant import Assistant
 from .feed import LossFeed
 from .ranks import Ranks
 from .records import PlanRecords
-from .iterator import AutoAssistEpochBatchIterator
+from .iterator import AutoAssistEpochBatchIterator, ProgressEpochBatchIterator
+from .progress import TrainingProgress
 from .sampler import Batcher, EpochPlanner
 from .tokens import PairTables
 
@@ -120,9 +120,12 @@ class AutoAssistTranslationConfig(TranslationConfig):
     )
     assistant_plan_dir: Optional[str] = field(
         default=None,
-        metadata={"help": "write each epoch's plan to DIR: a JSON line in DIR/plans.jsonl (keep "
-                          "rate, kept pairs and tokens, batches, checksum) and the kept pair ids, "
-                          "their loss weights and the dropped ids in DIR/epoch<N>.npz"},
+        metadata={"help": "write the plan records to DIR: JSON lines in DIR/plans.jsonl (each "
+                          "epoch's start plan with its checksums, each chunk planned during it, "
+                          "each complete plan: keep rate, kept pairs and tokens, batches), and "
+                          "the kept pair ids, their loss weights and the dropped ids of each "
+                          "epoch in DIR/epoch<N>.npz (default: only plans.jsonl, in --save-dir; "
+                          "nothing with --no-save)"},
     )
     assistant_init: Optional[str] = field(
         default=None,
@@ -144,6 +147,8 @@ class AutoAssistTranslationConfig(TranslationConfig):
         metadata={"help": "L2 regularisation of the Assistant's weights"},
     )
     max_epoch: int = II("optimization.max_epoch")
+    save_dir: str = II("checkpoint.save_dir")
+    no_save: bool = II("checkpoint.no_save")
 
 
 @register_task("autoassist_translation", dataclass=AutoAssistTranslationConfig)
@@ -161,8 +166,7 @@ class AutoAssistTranslationTask(TranslationTask):
         self.tables = None
         self.planner = None
         self.ranks = None
-        self.trained_target_tokens = 0
-        self.train_start = None
+        self.progress = TrainingProgress()  # saved with the training iterator
 
     def build_criterion(self, cfg, from_checkpoint=False):
         criterion = super().build_criterion(cfg, from_checkpoint)
@@ -197,18 +201,25 @@ class AutoAssistTranslationTask(TranslationTask):
             persistent_workers=getattr(self.cfg, "persistent_workers", True),
         )
         if self._plans(dataset):
-            itr = AutoAssistEpochBatchIterator(self._planner(dataset, batcher, seed), **common)
+            itr = AutoAssistEpochBatchIterator(self._planner(dataset, batcher, seed),
+                                               self.progress, **common)
+        elif self._trains_on(dataset):  # the baseline (--assistant-off)
+            itr = ProgressEpochBatchIterator(self.progress, batch_sampler=batcher(dataset, epoch),
+                                             **common)
         else:
             itr = iterators.EpochBatchIterator(batch_sampler=batcher(dataset, epoch), **common)
         if reuse:
             self.dataset_to_epoch_iter[dataset] = itr
-        if self.training and dataset is self.datasets.get(self.cfg.train_subset):
+        if self._trains_on(dataset):
             schedule.follow(itr)  # --lr-scheduler autoassist_cosine decays over its epochs
         return itr
 
+    def _trains_on(self, dataset):
+        """*dataset* is the split fairseq-train trains on."""
+        return self.training and dataset is self.datasets.get(self.cfg.train_subset)
+
     def _plans(self, dataset):
-        return (self.training and not self.cfg.assistant_off
-                and dataset is self.datasets.get(self.cfg.train_subset))
+        return self._trains_on(dataset) and not self.cfg.assistant_off
 
     def _planner(self, dataset, batcher, seed):
         self.tables = PairTables(dataset)
@@ -244,7 +255,7 @@ class AutoAssistTranslationTask(TranslationTask):
             batcher, self.tables, self.assistant, self.feed, self.cfg.assistant_base_prob,
             self.cfg.assistant_warmup_epochs, seed, random_rates=_read_keep_rates(self.cfg),
             chunks=self.cfg.assistant_plan_chunks, ranks=self.ranks,
-            records=PlanRecords(self.cfg.assistant_plan_dir) if self.cfg.assistant_plan_dir else None,
+            records=_plan_records(self.cfg) if self.ranks.first else None,
             rule=self.cfg.assistant_rule, scorer=self.cfg.assistant_scorer,
             prune_ratio=self.cfg.assistant_prune_ratio, reweight=self.cfg.assistant_reweight,
             reweight_max=self.cfg.assistant_reweight_max,
@@ -254,16 +265,14 @@ class AutoAssistTranslationTask(TranslationTask):
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
                    **kwargs):
-        if self.train_start is None:
-            self.train_start = time.perf_counter()
+        self.progress.step_started()
         if self.planner is not None:  # the plan's loss weights, for the criterion
             weights = self.planner.current.pair_weights(sample["id"])
             if weights is not None:
                 sample["pair_weight"] = weights
         out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
                                  **kwargs)
-        if not ignore_grad:
-            self.trained_target_tokens += sample["ntokens"]
+        out[2][progress.TOKENS_KEY] = 0 if ignore_grad else sample["ntokens"]  # summed over ranks
         if self.feed is not None:
             per_sentence = criterion.pop_sentence_losses()
             if ignore_grad:  # a dummy batch: nothing to learn from
@@ -279,15 +288,12 @@ class AutoAssistTranslationTask(TranslationTask):
             self.planner.batch_done()
         return out
 
-    def state_dict(self):
-        """fairseq's task state plus training progress (saved in every checkpoint, read by the
-        curve scripts): target tokens trained on and seconds since the first training step."""
-        state = dict(super().state_dict())
-        state["train_progress"] = {
-            "trained_target_tokens": int(self.trained_target_tokens),
-            "train_seconds": float(time.perf_counter() - self.train_start) if self.train_start else 0.0,
-        }
-        return state
+    def reduce_metrics(self, logging_outputs, criterion):
+        """fairseq's metrics; and the training steps' target tokens (all ranks') counted into
+        the training progress."""
+        super().reduce_metrics(logging_outputs, criterion)
+        if any(progress.TOKENS_KEY in log for log in logging_outputs):
+            self.progress.add_tokens(sum(log.get(progress.TOKENS_KEY, 0) for log in logging_outputs))
 
 
 def _read_assistant(path):
@@ -298,6 +304,15 @@ def _read_assistant(path):
     except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as e:
         raise ValueError(f"--assistant-init {path}: not a checkpoint of an autoassist_translation "
                          f"run with an Assistant ({type(e).__name__}: {e})") from e
+
+
+def _plan_records(cfg):
+    """The plan records of --assistant-plan-dir (with the kept ids), else in --save-dir."""
+    if cfg.assistant_plan_dir:
+        return PlanRecords(cfg.assistant_plan_dir, kept_ids=True)
+    if cfg.no_save or not cfg.save_dir:
+        return None
+    return PlanRecords(cfg.save_dir)
 
 
 def _read_keep_rates(cfg):

@@ -24,11 +24,11 @@ Outputs in ``--out``:
     (absolute path); ``seed``; ``device``: ``cpu`` or ``cuda:<GPU name>``;
   - ``checkpoint``: the checkpoint file, relative to ``--out``;
   - ``wall_seconds``: training wall-clock seconds from the first training step to this checkpoint
-    (the plugin's ``task_state["train_progress"]["train_seconds"]``), minus the seconds fairseq
+    (the plugin's training progress, saved with the training iterator), minus the seconds fairseq
     spent writing earlier checkpoints (its "writing took" log lines), so that a run with more,
     shorter epochs is not charged for more epoch-end checkpoint writes. No evaluation is in it;
   - ``updates``: optimizer updates; ``trained_target_tokens``: cumulative target tokens the model
-    was trained on (fairseq's ``ntokens``, EOS included; ``train_progress``);
+    was trained on (fairseq's ``ntokens``, EOS included, all ranks; the training progress);
   - ``keep_rate``: kept / candidate pairs of the epoch the checkpoint falls in (from the plugin's
     "AutoAssist epoch N plan" log line; 1.0 for the baseline);
   - ``valid_nll``: ``valid_nll_loss`` as fairseq-validate reports it: base 2 (bits per target
@@ -83,7 +83,6 @@ RESERVED = ("--save-dir", "--max-update", "--save-interval-updates", "--keep-int
             "--assistant-scorer", "--assistant-keep-rates", "--log-format", "-s", "-t",
             "--source-lang", "--target-lang", "--max-epoch", "--assistant-rule")
 
-PLAN = re.compile(r"AutoAssist epoch (\d+) plan: kept (\d+) of (\d+) pairs")
 SAVED = re.compile(r"Saved checkpoint \S+ \(epoch \d+ @ (\d+) updates.*?"
                    r"\(writing took ([0-9.eE+-]+) seconds\)")
 TRAIN_RECORD = re.compile(r"\| train \| (\{.*\})")
@@ -359,17 +358,16 @@ def echo_train(line):
             keep = f", keep_rate {r['train_keep_rate']}" if "train_keep_rate" in r else ""
             return (f"  epoch {r.get('epoch')} done: {r.get('train_num_updates')} updates, "
                     f"loss {r.get('train_loss')}{keep}")
-    if PLAN.search(line):
+    if "| AutoAssist epoch " in line and " plan: " in line:  # the plan's line, for people
         return "  " + line.split(" | ")[-1].strip()
     return None
 
 
 def parse_train_log(text):
-    """Epochs (keep rates from the train records, which count pairs of chunks planned during the
-    epoch too, else from the plan lines; end updates from the train records) and the checkpoint
-    write seconds per save."""
-    plans = {int(e): (int(k), int(c)) for e, k, c in PLAN.findall(text)}
-    ends = {}
+    """Epochs (keep rates and end updates from fairseq's epoch train records: kept pairs count
+    the chunks planned during the epoch too; a run without them, the baseline, keeps every pair)
+    and the checkpoint write seconds per save."""
+    plans, ends = {}, {}
     for m in TRAIN_RECORD.finditer(text):
         r = json.loads(m.group(1))
         ends[int(r["epoch"])] = int(float(r["train_num_updates"]))
@@ -391,11 +389,11 @@ def load_checkpoint_meta(path):
     import fairseq_autoassist  # noqa: F401  (allows argparse.Namespace for weights_only loads)
 
     state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    progress = state.get("task_state", {}).get("train_progress")
-    if progress is None:
-        raise CurveError(f"{path} has no task_state['train_progress']: was it written by "
-                         f"--task autoassist_translation of this plugin?")
     it = state["extra_state"]["train_iterator"]
+    progress = it.get("training_progress")
+    if progress is None:
+        raise CurveError(f"{path} has no training progress in its iterator state: was it "
+                         f"written by --task autoassist_translation of this plugin?")
     # fairseq stores an epoch-end iterator as (next epoch, 0 iterations)
     epoch = int(it["epoch"]) - 1 if int(it["iterations_in_epoch"]) == 0 else int(it["epoch"])
     return {"updates": int(state["optimizer_history"][-1]["num_updates"]), "epoch": epoch,

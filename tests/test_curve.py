@@ -5,12 +5,11 @@ import csv
 import importlib.util
 import json
 import math
-import re
 
 import numpy as np
 import pytest
 
-from runs import REPO, plans, run
+from runs import REPO, log_records, plans, records, run
 
 HEADER = ["run", "arch", "data", "seed", "device", "checkpoint", "wall_seconds", "updates",
           "trained_target_tokens", "keep_rate", "valid_nll", "bleu"]
@@ -72,14 +71,15 @@ def test_random_control_follows_autoassist_keep_rates(curve):
     assert "--assistant-off" in json.loads((out / "seed1" / "baseline" / "train.json").read_text())["command"]
     log = (out / "seed1" / "random" / "train.log").read_text()
     assert "--assistant-scorer random --assistant-keep-rates" in log.splitlines()[0]
-    floors = {int(e): float(p) for e, p in re.findall(r"AutoAssist epoch (\d+) plan: .*floor p=([\d.]+)", log)}
+    started = [r for r in records(out / "seed1" / "random" / "checkpoints") if r["event"] == "plan"]
+    floors = {r["epoch"]: r["keep_floor"] for r in started}
     by_epoch = {e["epoch"]: e for e in auto["epochs"]}
     for e in rand["epochs"]:
         target = rates[str(min(e["epoch"], max(by_epoch)))]
         assert floors[e["epoch"]] == pytest.approx(target, abs=1e-3)  # the rate it was given
         n = e["candidates"]
         assert abs(e["keep_rate"] - target) <= 4 * math.sqrt(target * (1 - target) / n) + 1 / n
-    assert [p[3] for p in plans(log)][0] == 1.0 and min(p[3] for p in plans(log)) < 1.0
+    assert [p[3] for p in plans(started)][0] == 1.0 and min(p[3] for p in plans(started)) < 1.0
 
 
 def test_png_and_summary(curve):
@@ -185,8 +185,7 @@ def test_compute_matched_protocol_end_to_end(m30k_noisy, tmp_path):
     assert info["keep_rates_used"] == rates and "--assistant-rule" in info["command"]
     for name in ("baseline-0.5", "baseline-1", "infobatch"):
         train_log = (out / "seed1" / name / "train.log").read_text()
-        lrs = [float(r["train_lr"]) for r in
-               [json.loads(m) for m in re.findall(r"\| train \| (\{.*\})", train_log)]]
+        lrs = [float(r["train_lr"]) for r in log_records(train_log, "train")]
         assert lrs[-1] == 0.0  # every run's schedule ends at its floor
     summary = json.loads((out / "summary.json").read_text())
     for quality in ("valid_nll", "bleu"):
@@ -204,7 +203,7 @@ def test_compute_matched_protocol_end_to_end(m30k_noisy, tmp_path):
         per_epoch = report["runs"][f"seed1/{name}"]
         assert sorted(per_epoch) == ["1", "2", "3", "4"]
         train_log = (out / "seed1" / name / "train.log").read_text()
-        epochs = [json.loads(m) for m in re.findall(r"\| train \| (\{.*\})", train_log)]
+        epochs = log_records(train_log, "train")
         for e, rec in zip(("1", "2", "3", "4"), epochs):
             z = np.load(out / "seed1" / name / "plans" / f"epoch{e}.npz")
             kept, dropped = set(z["kept"].tolist()), set(z["dropped"].tolist())
