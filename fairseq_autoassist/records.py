@@ -20,7 +20,6 @@ was trained (:func:`read_plans`).
 
 import json
 import os
-import threading
 
 import numpy as np
 
@@ -34,7 +33,6 @@ class PlanRecords:
     def __init__(self, directory, kept_ids=False):
         self.directory = directory
         self.kept_ids = kept_ids
-        self._lock = threading.Lock()  # chunks may be planned on the Assistant's thread
         os.makedirs(directory, exist_ok=True)
 
     def plan(self, plan, restored, assistant_checksum, plan_checksum, ranks):
@@ -60,8 +58,7 @@ class PlanRecords:
 
     def _write(self, event, plan, **fields):
         line = json.dumps({"event": event, "epoch": int(plan.epoch), **fields})
-        with self._lock, open(os.path.join(self.directory, "plans.jsonl"), "a",
-                              encoding="utf-8") as f:
+        with open(os.path.join(self.directory, "plans.jsonl"), "a", encoding="utf-8") as f:
             f.write(line + "\n")
 
 

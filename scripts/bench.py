@@ -21,6 +21,7 @@ batches differ from its budget, an epoch whose length differs from its start pla
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -218,26 +219,28 @@ def check_plan(plan, dataset, max_tokens, budgets_at_start):
     return len(batches)
 
 
-class _NoFeed:
-    def drain(self):
-        pass
+def plan_epoch(batcher, tables, assistant, epoch, chunks, seed=1, base_prob=0.5):
+    """An epoch plan of the paper's rule with *assistant* as of now (what the AutoAssist object
+    makes at an epoch start), and the rule's decisions for planning its chunks again."""
+    from fairseq_autoassist.plan import EpochPlan, draws, split_parts
+    from fairseq_autoassist.rules import KeepRule
 
-    def call(self, fn, *args):
-        fn(*args)
-
-    def check(self):
-        pass
+    rule = KeepRule(assistant, tables, base_prob=base_prob, warmup_epochs=1, seed=seed)
+    candidates = batcher.candidates(epoch)
+    decide = functools.partial(rule.decide, epoch)
+    plan = EpochPlan(epoch, candidates, draws((seed, epoch), len(candidates)),
+                     split_parts(seed, epoch, len(candidates), chunks), decide, rule.floor(epoch),
+                     batcher, len(tables))
+    return plan, decide
 
 
 def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
-    from fairseq_autoassist.sampler import Batcher, EpochPlanner
+    from fairseq_autoassist.plan import Batcher
 
     rows = []
     for n_chunks in chunks:
         batcher = Batcher(task, dataset, max_tokens, None, (1024, 1024), False, 8, seed=1)
-        planner = EpochPlanner(batcher, tables, assistant, _NoFeed(), base_prob=0.5,
-                               warmup_epochs=1, seed=1, chunks=n_chunks)
-        seconds, mb, plan = peak_mb(planner.plan, 2)
+        seconds, mb, (plan, decide) = peak_mb(plan_epoch, batcher, tables, assistant, 2, n_chunks)
         budgets = list(plan.budgets)
         row = {"pairs": len(dataset), "chunks": n_chunks, "plan_seconds": seconds,
                "plan_peak_mb": mb, "batches": plan.total,
@@ -245,10 +248,10 @@ def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
         if n_chunks > 1:
             # the Assistant learns between chunks: perturb it so that decisions change
             assistant.w[0][:] += rng.normal(0, 0.5, len(assistant.w[0]))
-            chunk_s, chunk_mb, _ = peak_mb(plan._plan_chunk, 1, "in the benchmark")
+            chunk_s, chunk_mb, _ = peak_mb(plan.plan_chunk, 1, decide)
             row.update(chunk_seconds=chunk_s, chunk_peak_mb=chunk_mb)
             for k in range(2, n_chunks):
-                plan._plan_chunk(k, "in the benchmark")
+                plan.plan_chunk(k, decide)
         check_plan(plan, dataset, max_tokens, budgets)
         rows.append(row)
         log(f"planning {len(dataset):,} pairs in {n_chunks} chunk(s): {seconds:.2f} s, peak "

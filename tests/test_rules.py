@@ -19,7 +19,7 @@ class _Scores:
     confidence = 0.3
     loss_mean = 5.0
 
-    def keep_prob(self, tables, ids):
+    def hard_prob(self, tables, ids):
         return (np.asarray(ids) % 10) / 10.0
 
 
