@@ -2,8 +2,8 @@
 """What AutoAssist costs: the Assistant's scoring and update, epoch planning, start-up, and the
 Boss's throughput in real fairseq-train runs, each against its target (docs/performance.md).
 
-    python scripts/bench.py --out docs/performance.json          # full (WMT14 size, ~20 min)
-    python scripts/bench.py --quick --out /tmp/bench.json        # CI: small sizes, < 2 minutes
+    python -m scripts.bench --out docs/performance.json          # full (WMT14 size, ~20 min)
+    python -m scripts.bench --quick --out /tmp/bench.json        # CI: small sizes, < 2 minutes
 
 Scoring, update, start-up and planning run in this process on a synthetic corpus written as
 fairseq mmap binaries (token ids from a Zipf distribution over a 32k vocabulary, sentence lengths
@@ -39,12 +39,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path[:0] = [str(REPO), str(HERE)]
-
-from curve import machine_info  # noqa: E402
-from presets import PRESETS  # noqa: E402
+from .common import REPO, machine_info  # noqa: E402
+from .presets import PRESETS  # noqa: E402
 
 TARGETS = {
     "score_pairs_per_s": (">=", 2e6),

@@ -1,25 +1,23 @@
-"""scripts/bench.py: the quick mode runs end to end and reports every figure; its invariant checks
+"""scripts.bench: the quick mode runs end to end and reports every figure; its invariant checks
 catch a broken plan (timings are reported, never asserted)."""
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from runs import REPO, python
+from runs import python
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench", REPO / "scripts" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from scripts import bench
+
+    return bench
 
 
 def test_quick_bench_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    _, log = python(REPO / "scripts" / "bench.py", "--quick", "--out", out, timeout=300)
+    _, log = python("-m", "scripts.bench", "--quick", "--out", out, timeout=300)
     res = json.loads(out.read_text())
     assert [r["pairs"] for r in res["scoring"]] == [10_000, 100_000]
     assert all(r["pairs_per_s"] > 0 for r in res["scoring"])

@@ -2,7 +2,6 @@
 trained, every checkpoint evaluated, CSV + PNG + summary written; plus the summary's ratio logic."""
 
 import csv
-import importlib.util
 import json
 import math
 
@@ -18,10 +17,9 @@ UPDATES, EVERY = 60, 20  # --max-tokens 2000 on 2,000 pairs: ~35 updates per ful
 
 
 def load_curve_module():
-    spec = importlib.util.spec_from_file_location("curve", REPO / "scripts" / "curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from scripts import curve
+
+    return curve
 
 
 @pytest.fixture(scope="module")
