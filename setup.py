@@ -3,10 +3,13 @@
 torch and fairseq are deliberately not in install_requires: fairseq-fixed must be built against
 the torch already installed (``--no-build-isolation``), and its own requirement of torchaudio,
 which text tasks never import, would pull a multi-GB CUDA torch. ``scripts/install.sh`` installs
-them in the right order.
+them in the right order; the fairseq version it installs is pinned here (``FAIRSEQ``, the extra
+``fairseq``), and the plugin is tested with that version only.
 """
 
 from setuptools import find_packages, setup
+
+FAIRSEQ = "fairseq-fixed==0.12.3.1"  # scripts/install.sh installs this version
 
 setup(
     name="fairseq-autoassist",
@@ -23,7 +26,7 @@ setup(
         "matplotlib",
         "tensorboardX",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest"], "fairseq": [FAIRSEQ]},
     entry_points={"console_scripts": [
         "fairseq-autoassist-dir=fairseq_autoassist_dir:main",
         "fairseq-autoassist-torchrun=fairseq_autoassist_launch:main",
