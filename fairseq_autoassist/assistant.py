@@ -136,7 +136,8 @@ class Assistant:
             val = val * self.idf[k][tok]
         return tok, seg, val, lengths / self.mean_len[k]
 
-    def _logits(self, tables, ids):
+    def logits(self, tables, ids):
+        """The logits of pairs *ids* as the learning path computes them, and their features."""
         sides = [self._side(k, t, ids) for k, t in enumerate((tables.src, tables.tgt))]
         z = np.full(len(ids), self.bias)
         for k, (tok, seg, val, rel_len) in enumerate(sides):
@@ -231,7 +232,7 @@ class Assistant:
             self.loss_mean = m if math.isnan(self.loss_mean) else (
                 self.mean_decay * self.loss_mean + (1.0 - self.mean_decay) * m)
         label = per_tok > self.loss_mean
-        z, sides = self._logits(tables, ids)
+        z, sides = self.logits(tables, ids)
         p = _sigmoid(z)
         correct = int(((p > 0.5) == label).sum())
         self._auc_hist += score_histograms(p, label)

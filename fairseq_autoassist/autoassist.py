@@ -123,18 +123,14 @@ class AutoAssist:
             return self.plan
 
     def _agree(self):
-        """Every rank must hold the same Assistant and plan (else their epochs would differ and
-        training would hang): compare checksums across ranks, log them, stop if they differ."""
-        mine = [self.assistant.checksum(), self.plan.digest(), self.plan.total]
-        every = self.ranks.agree(mine)
-        if any(v != mine for v in every):
-            raise RuntimeError(
-                f"AutoAssist epoch {self.plan.epoch}: the ranks' Assistants or plans differ "
-                f"(per rank: Assistant checksum, plan checksum, batches): {every}")
+        """All ranks check that they hold the same Assistant and plan; the checksums are logged
+        and returned for the plan's record."""
+        checks = (self.assistant.checksum(), self.plan.digest())
+        self.ranks.check_same(self.plan.epoch, *checks, self.plan.total)
         logger.info("AutoAssist epoch %d: Assistant checksum %08x, plan checksum %08x, %d batches, "
-                    "identical on all %d rank(s)", self.plan.epoch, mine[0], mine[1], mine[2],
+                    "identical on all %d rank(s)", self.plan.epoch, *checks, self.plan.total,
                     self.ranks.size)
-        return mine[0], mine[1]
+        return checks
 
     def epoch_started(self):
         """Training of the planned epoch begins: log and record its plan."""

@@ -156,7 +156,7 @@ def test_hard_prob_equals_the_learning_path():
         # a few pairs (gathered) and most of them (summed in corpus order, then picked)
         for n in (300, 1900):
             ids = np.random.default_rng(n).permutation(2000)[:n]
-            z, _ = a._logits(tables, ids)
+            z, _ = a.logits(tables, ids)
             np.testing.assert_allclose(a.hard_prob(tables, ids), 1 / (1 + np.exp(-z)),
                                        rtol=1e-9, atol=1e-12)
 
@@ -426,25 +426,20 @@ def test_sharded_plan_gives_each_batch_to_one_rank_as_fairseq_shards(setup, chun
 
 def test_ranks_that_disagree_stop_with_an_error():
     """Different Assistants or plans on two ranks raise on every rank, naming the checksums."""
-    from types import SimpleNamespace
+    from fairseq_autoassist.ranks import Ranks
 
-    class TwoRanks:
-        size = 2
-
+    class TwoRanks(Ranks):
         def __init__(self, other):
-            self.other = other
+            super().__init__()
+            self.size, self.other = 2, other
 
         def agree(self, values):
             return [list(values), self.other(list(values))]
 
-    def fake(other):
-        return SimpleNamespace(ranks=TwoRanks(other), assistant=SimpleNamespace(checksum=lambda: 11),
-                               plan=SimpleNamespace(epoch=4, total=9, digest=lambda: 22))
-
-    AutoAssist._agree(fake(lambda v: v))  # equal: no error
+    TwoRanks(lambda v: v).check_same(4, 11, 22, 9)  # equal: no error
     for other in (lambda v: [12, 22, 9], lambda v: [11, 23, 9], lambda v: [11, 22, 8]):
         with pytest.raises(RuntimeError, match=r"epoch 4: the ranks' Assistants or plans differ"):
-            AutoAssist._agree(fake(other))
+            TwoRanks(other).check_same(4, 11, 22, 9)
 
 
 def test_a_frozen_assistant_predicts_but_never_changes():
