@@ -16,8 +16,8 @@ setup(
     version="0.1.0",
     description="AutoAssist for fairseq: a light Assistant decides which sentence pairs the NMT model trains on",
     python_requires=">=3.11",
-    packages=find_packages(include=["fairseq_autoassist", "fairseq_autoassist.*", "data_prep", "data_prep.*"]),
-    py_modules=["fairseq_autoassist_dir", "fairseq_autoassist_launch"],
+    packages=find_packages(include=["fairseq_autoassist", "fairseq_autoassist.*",
+                                    "fairseq_autoassist_cli", "data_prep", "data_prep.*"]),
     install_requires=[
         "numpy",
         "scipy",
@@ -28,7 +28,7 @@ setup(
     ],
     extras_require={"test": ["pytest"], "fairseq": [FAIRSEQ]},
     entry_points={"console_scripts": [
-        "fairseq-autoassist-dir=fairseq_autoassist_dir:main",
-        "fairseq-autoassist-torchrun=fairseq_autoassist_launch:main",
+        "fairseq-autoassist-dir=fairseq_autoassist_cli.user_dir:main",
+        "fairseq-autoassist-torchrun=fairseq_autoassist_cli.torchrun:main",
     ]},
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fairseq_autoassist_launch as launch
+from fairseq_autoassist_cli import torchrun as launch
 from runs import (AUTOASSIST, REPO, checksums, chunk_plans, log_records, plan_batches, plans,
                   progress, records, torchrun, torchrun_cmd, train, updates_per_epoch)
 
