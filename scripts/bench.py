@@ -261,7 +261,7 @@ def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
 def boss_command(kind, data, save, preset, updates, extra, ranks=1):
     """fairseq-train for run *kind*; with *ranks* > 1 on that many processes through
     fairseq-autoassist-torchrun (every rank's losses then reach every rank's Assistant)."""
-    user = ["--user-dir", str(REPO / "fairseq_autoassist")]
+    user = ["--user-dir", "fairseq_autoassist"]  # the runs start in the repository root
     if kind == "a":
         task = ["--task", "translation", "--criterion", "label_smoothed_cross_entropy"]
     else:

@@ -21,7 +21,7 @@ Outputs in ``--out``:
 * ``curve.csv`` with the columns of ``COLUMNS`` (one row per run, seed and checkpoint):
 
   - ``run``: baseline, autoassist or random; ``arch``: the preset; ``data``: the data directory
-    (absolute path); ``seed``; ``device``: ``cpu`` or ``cuda:<GPU name>``;
+    (relative to the repository when inside it, else its name); ``seed``; ``device``: ``cpu`` or ``cuda:<GPU name>``;
   - ``checkpoint``: the checkpoint file, relative to ``--out``;
   - ``wall_seconds``: training wall-clock seconds from the first training step to this checkpoint
     (the plugin's training progress, saved with the training iterator), minus the seconds fairseq
@@ -424,7 +424,7 @@ def report(args, ctx, infos, evals, machine):
     for (seed, run), info in infos.items():
         for ck in info["checkpoints"]:
             ev = evals[(seed, run, ck["updates"])]
-            rows.append({"run": run, "arch": args.arch, "data": str(ctx["data"]), "seed": seed,
+            rows.append({"run": run, "arch": args.arch, "data": ctx["data_name"], "seed": seed,
                          "device": machine["device"], "checkpoint": ck["file"],
                          "wall_seconds": round(ck["wall_seconds"], 3), "updates": ck["updates"],
                          "trained_target_tokens": ck["trained_target_tokens"],
@@ -452,14 +452,15 @@ def report(args, ctx, infos, evals, machine):
     machine = dict(machine, load_average_at_end=[round(x, 2) for x in os.getloadavg()])
     signatures = sorted({ev["signature"] for ev in evals.values()})
     summary = {
-        "config": {"data": str(ctx["data"]), "src": ctx["src"], "tgt": ctx["tgt"],
+        "config": {"data": ctx["data_name"], "src": ctx["src"], "tgt": ctx["tgt"],
                    "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
                    "extra": args.extra_args, "updates": args.updates,
                    "eval_every": args.eval_every, "seeds": seeds, "beam": args.beam,
                    "max_len_a": args.max_len_a, "max_len_b": args.max_len_b,
                    "precision": precision, "test_sentences": len(ctx["refs"]),
-                   "commands": {f"seed{s}/{run}": shlex.join(infos[(s, run)]["command"])
-                                for s in seeds for run in RUNS}},
+                   "commands": {f"seed{s}/{run}": shlex.join(
+                       [ctx["relative"](a) for a in infos[(s, run)]["command"]])
+                       for s in seeds for run in RUNS}},
         "machine": machine,
         "sacrebleu_signature": signatures[0] if len(signatures) == 1 else signatures,
         "ratios": {"mean": time_to_target(curves),
