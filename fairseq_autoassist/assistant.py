@@ -189,6 +189,7 @@ class Assistant:
         self.epoch_count = 0
         self.epoch_correct = 0
         self.epoch_received = 0  # losses handed over this epoch, repeats included
+        self.epoch_nonfinite = 0  # of them, not finite (never learned from)
         self._seen = np.zeros(n_pairs, dtype=bool)
         self._auc_hist = np.zeros((2, AUC_BINS), dtype=np.int64)
 
@@ -220,6 +221,7 @@ class Assistant:
         if len(self._seen) != len(tables):
             self._seen = np.zeros(len(tables), dtype=bool)
         self.epoch_received += len(ids)
+        self.epoch_nonfinite += int((~np.isfinite(losses)).sum())
         ok = np.isfinite(losses) & (ntokens > 0) & ~self._seen[ids]
         ok &= _first_occurrence(ids)
         ids, per_tok = ids[ok], losses[ok] / ntokens[ok]
@@ -294,6 +296,7 @@ class Assistant:
             "assistant_conf": float(self.confidence),
             "assistant_loss_mean": float(self.loss_mean),
             "assistant_losses": self.epoch_received,
+            "assistant_nonfinite": self.epoch_nonfinite,
         }
 
     def checksum(self):
@@ -325,6 +328,7 @@ class Assistant:
             "epoch_count": int(self.epoch_count),
             "epoch_correct": int(self.epoch_correct),
             "epoch_received": int(self.epoch_received),
+            "epoch_nonfinite": int(self.epoch_nonfinite),
             "seen": torch.from_numpy(self._seen.copy()),
             "auc_hist": torch.from_numpy(self._auc_hist.copy()),
             "last_loss": torch.from_numpy(self.last_loss.copy()),
@@ -359,6 +363,7 @@ class Assistant:
         self.epoch_count = int(state["epoch_count"])
         self.epoch_correct = int(state["epoch_correct"])
         self.epoch_received = int(state["epoch_received"])
+        self.epoch_nonfinite = int(state["epoch_nonfinite"])
         self._seen = state["seen"].numpy().copy()
         self._auc_hist = state["auc_hist"].numpy().copy()
 

@@ -9,7 +9,8 @@ from fairseq.logging import metrics
 PLAN_METRICS = (("candidates", 0), ("keep_rate", 4), ("kept_pairs", 0), ("kept_tokens", 0),
                 ("keep_floor", 3), ("weight_mean", 4))
 ASSISTANT_METRICS = (("assistant_acc", 4), ("assistant_auc", 4), ("assistant_conf", 4),
-                     ("assistant_loss_mean", 4), ("assistant_losses", 0))
+                     ("assistant_loss_mean", 4), ("assistant_losses", 0),
+                     ("assistant_nonfinite", 0))
 
 
 class ProgressEpochBatchIterator(iterators.EpochBatchIterator):

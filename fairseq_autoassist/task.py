@@ -221,8 +221,16 @@ class AutoAssistTranslationTask(TranslationTask):
             weights = self.autoassist.pair_weights(sample["id"])
             if weights is not None:
                 sample["pair_weight"] = weights
-        out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
-                                 **kwargs)
+        try:
+            out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
+                                     **kwargs)
+        except RuntimeError as e:
+            # fairseq skips a batch that ran out of memory on this rank and goes on; the other
+            # ranks still exchange this step's losses with this one, which has none
+            if self.autoassist is not None and "out of memory" in str(e):
+                criterion.pop_sentence_losses()
+                self.autoassist.observe(sample["id"], None)
+            raise
         out[2][progress.TOKENS_KEY] = 0 if ignore_grad else sample["ntokens"]  # summed over ranks
         if self.autoassist is not None:
             per_sentence = criterion.pop_sentence_losses()

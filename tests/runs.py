@@ -38,9 +38,10 @@ OPTIM = ["--optimizer", "adam", "--lr", "3e-3", "--lr-scheduler", "inverse_sqrt"
          "--cpu", "--seed", "1", "--log-format", "json", "--log-interval", "5"]
 
 
-def run(cmd, check=True, timeout=600, **kwargs):
-    """Run a command; return (returncode, stdout + stderr)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run(cmd, check=True, timeout=600, env=None, **kwargs):
+    """Run a command (with the variables *env* added to the environment); return (returncode,
+    stdout + stderr)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.run([str(c) for c in cmd], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout, **kwargs)
     out = proc.stdout + proc.stderr
@@ -49,10 +50,10 @@ def run(cmd, check=True, timeout=600, **kwargs):
     return proc.returncode, out
 
 
-def train(data, save_dir, *extra, arch="transformer", langs=("de", "en"), check=True):
+def train(data, save_dir, *extra, arch="transformer", langs=("de", "en"), check=True, env=None):
     cmd = ["fairseq-train", data, "-s", langs[0], "-t", langs[1], *ARCHS[arch], *OPTIM,
            "--save-dir", save_dir, *extra]
-    return run(cmd, check=check)
+    return run(cmd, check=check, env=env)
 
 
 def log_records(log, tag):
