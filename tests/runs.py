@@ -50,10 +50,13 @@ def run(cmd, check=True, timeout=600, env=None, **kwargs):
     return proc.returncode, out
 
 
+def train_cmd(data, save_dir, *extra, arch="transformer", langs=("de", "en")):
+    return ["fairseq-train", data, "-s", langs[0], "-t", langs[1], *ARCHS[arch], *OPTIM,
+            "--save-dir", save_dir, *extra]
+
+
 def train(data, save_dir, *extra, arch="transformer", langs=("de", "en"), check=True, env=None):
-    cmd = ["fairseq-train", data, "-s", langs[0], "-t", langs[1], *ARCHS[arch], *OPTIM,
-           "--save-dir", save_dir, *extra]
-    return run(cmd, check=check, env=env)
+    return run(train_cmd(data, save_dir, *extra, arch=arch, langs=langs), check=check, env=env)
 
 
 def log_records(log, tag):
