@@ -258,10 +258,13 @@ def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
 
 
 # ------------------------------------------------------------------------ Boss overhead
-def boss_command(kind, data, save, preset, updates, extra, ranks=1):
+def boss_command(kind, data, save, preset, updates, extra, ranks=1, versus=None):
     """fairseq-train for run *kind*; with *ranks* > 1 on that many processes through
-    fairseq-autoassist-torchrun (every rank's losses then reach every rank's Assistant)."""
-    user = ["--user-dir", "fairseq_autoassist"]  # the runs start in the repository root
+    fairseq-autoassist-torchrun (every rank's losses then reach every rank's Assistant). Kind d
+    is kind c with the plugin of another checkout, *versus*."""
+    # the runs start in the repository root
+    user = ["--user-dir", str(Path(versus) / "fairseq_autoassist") if kind == "d"
+            else "fairseq_autoassist"]
     if kind == "a":
         task = ["--task", "translation", "--criterion", "label_smoothed_cross_entropy"]
     else:
@@ -292,17 +295,19 @@ def trained_tokens(log_text):
     return sum(float(r["train_wpb"]) * (b - a) for r, a, b in zip(recs, [0] + done, done))
 
 
-def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1):
+def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=None):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             row = {}
-            order = "abc"[r % 3:] + "abc"[:r % 3]  # rotated, so no kind always runs first
+            kinds = "abcd" if versus else "abc"
+            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]  # no kind always runs first
             row["order"] = order
             for kind in order:
-                cmd = boss_command(kind, data, Path(tmp) / kind, preset, updates, extra, ranks)
+                cmd = boss_command(kind, data, Path(tmp) / kind, preset, updates, extra, ranks,
+                                   versus)
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
                 seconds = time.perf_counter() - t0
@@ -313,12 +318,14 @@ def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1):
                 row[kind] = trained_tokens(proc.stdout + proc.stderr) / seconds
                 row[f"{kind}_seconds"] = seconds
             rows.append(row)
-            log(f"Boss round {r + 1}/{rounds} (order {order}): target tokens/s a {row['a']:.0f}, b {row['b']:.0f}, "
-                f"c {row['c']:.0f}; c/a {row['c'] / row['a']:.4f}, b/a {row['b'] / row['a']:.4f}")
+            log(f"Boss round {r + 1}/{rounds} (order {order}): target tokens/s "
+                + ", ".join(f"{k} {row[k]:.0f}" for k in kinds) + "; "
+                + ", ".join(f"{k}/a {row[k] / row['a']:.4f}" for k in kinds[1:]))
     out = {"rounds": rows, "preset": preset, "updates": updates, "threads": threads, "ranks": ranks,
-           "commands": {k: shlex.join(boss_command(k, data, "SAVE", preset, updates, extra, ranks))
-                        for k in "abc"}}
-    for kind in "bc":
+           "versus": str(versus) if versus else None,
+           "commands": {k: shlex.join(boss_command(k, data, "SAVE", preset, updates, extra, ranks,
+                                                   versus)) for k in kinds}}
+    for kind in kinds[1:]:
         ratios = [row[kind] / row["a"] for row in rows]
         out[f"{kind}_over_a"] = {"median": statistics.median(ratios), "min": min(ratios),
                                  "max": max(ratios), "all": ratios}
@@ -373,6 +380,9 @@ def main(argv=None):
                         "fairseq-autoassist-torchrun (gloo on CPU)")
     p.add_argument("--boss-extra", default="", help="more fairseq-train flags for the Boss runs")
     p.add_argument("--skip-boss", action="store_true", help="leave out the fairseq-train runs")
+    p.add_argument("--boss-versus", metavar="CHECKOUT",
+                   help="also run kind d: kind c with the plugin of another checkout of this "
+                        "repository (e.g. an earlier design), paired in the same rounds")
     p.add_argument("--out", default=None, metavar="FILE.json", help="write the results as JSON")
     args = p.parse_args(argv)
     quick = args.quick
@@ -418,7 +428,7 @@ def main(argv=None):
                     data, args.boss_preset or ("tiny" if quick else "transformer-cpu"),
                     args.boss_updates or (20 if quick else 150),
                     args.boss_rounds or (1 if quick else 5), args.boss_threads,
-                    shlex.split(args.boss_extra), args.boss_ranks)
+                    shlex.split(args.boss_extra), args.boss_ranks, args.boss_versus)
     except InvariantError as e:
         print(f"bench.py: invariant broken: {e}", file=sys.stderr)
         return 1
