@@ -40,13 +40,22 @@ from .tokens import PairTables
 logger = logging.getLogger(__name__)
 
 
+def fail(message):
+    """Stop with *message* and exit status 1: a mistake the user can fix (a flag, a file), told
+    without a traceback."""
+    raise SystemExit(f"autoassist_translation: error: {message}")
+
+
 class AutoAssist:
     """Built by the task from its config when fairseq-train first asks for the training split's
     iterator; :meth:`use` gives it that iterator's batching and seed."""
 
     def __init__(self, cfg, dataset, src_vocab, tgt_vocab):
         self.cfg = cfg
-        self.tables = PairTables(dataset)
+        try:
+            self.tables = PairTables(dataset)
+        except ValueError as e:
+            fail(f"the training split {cfg.train_subset!r} of {cfg.data}: {e}")
         self.assistant = Assistant(
             self.tables, src_vocab, tgt_vocab, features=cfg.assistant_features,
             lr=cfg.assistant_lr, l2=cfg.assistant_l2, warmup_epochs=cfg.assistant_warmup_epochs,
@@ -55,11 +64,14 @@ class AutoAssist:
             track_pairs=(cfg.assistant_scorer == "last-loss" or cfg.assistant_rule == "skip-hard"),
             hard_fraction=cfg.assistant_hard_fraction)
         if cfg.assistant_init:
-            self.assistant.load_state_dict(read_assistant(cfg.assistant_init), model_only=True)
+            try:
+                self.assistant.load_state_dict(read_assistant(cfg.assistant_init), model_only=True)
+            except ValueError as e:
+                fail(f"--assistant-init {cfg.assistant_init}: {e}")
             logger.info("AutoAssist: Assistant initialised from %s", cfg.assistant_init)
         self.ranks = Ranks()
         if self.ranks.size > 1 and len(dataset) >= 2 ** 31:
-            raise ValueError("AutoAssist exchanges pair ids as int32 between ranks: at most "
+            fail("AutoAssist exchanges pair ids as int32 between ranks: at most "
                              f"2^31 - 1 training pairs, got {len(dataset)}")
         self.random_rates = read_keep_rates(cfg)
         self.records = plan_records(cfg) if self.ranks.first else None
@@ -287,8 +299,8 @@ def read_assistant(path):
         state = torch.load(path, map_location="cpu", weights_only=True)
         return state["extra_state"]["train_iterator"]["autoassist"]["assistant"]
     except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as e:
-        raise ValueError(f"--assistant-init {path}: not a checkpoint of an autoassist_translation "
-                         f"run with an Assistant ({type(e).__name__}: {e})") from e
+        raise ValueError(f"not a checkpoint of an autoassist_translation run with an Assistant "
+                         f"({type(e).__name__}: {e})") from e
 
 
 def read_keep_rates(cfg):
@@ -297,15 +309,14 @@ def read_keep_rates(cfg):
         return None
     path = cfg.assistant_keep_rates
     if not path:
-        raise ValueError("--assistant-scorer random needs --assistant-keep-rates FILE")
+        fail("--assistant-scorer random needs --assistant-keep-rates FILE")
     try:
         with open(path) as f:
             rates = {int(e): float(r) for e, r in json.load(f).items()}
     except (OSError, ValueError, AttributeError) as e:
-        raise ValueError(f"--assistant-keep-rates {path}: expected a JSON object "
-                         f"{{epoch: keep rate}} ({e})") from e
+        fail(f"--assistant-keep-rates {path}: expected a JSON object {{epoch: keep rate}} ({e})")
     if not rates or not all(0.0 <= r <= 1.0 for r in rates.values()):
-        raise ValueError(f"--assistant-keep-rates {path}: rates must be in [0, 1], got {rates}")
+        fail(f"--assistant-keep-rates {path}: rates must be in [0, 1], got {rates}")
     return rates
 
 

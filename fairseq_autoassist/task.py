@@ -19,7 +19,7 @@ from fairseq.tasks.translation import TranslationConfig, TranslationTask
 from omegaconf import II
 
 from . import progress, schedule
-from .autoassist import AutoAssist, anneal
+from .autoassist import AutoAssist, anneal, fail
 from .iterator import AutoAssistEpochBatchIterator, ProgressEpochBatchIterator
 from .plan import Batcher
 from .progress import TrainingProgress
@@ -158,14 +158,19 @@ class AutoAssistTranslationTask(TranslationTask):
         self.autoassist = None  # built for fairseq-train's training split
         self.progress = TrainingProgress()  # saved with the training iterator
 
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        try:
+            return super().setup_task(cfg, **kwargs)
+        except FileNotFoundError as e:
+            fail(f"{e.filename or e}: not found (the dictionaries of the data directory)")
+
     def build_criterion(self, cfg, from_checkpoint=False):
         criterion = super().build_criterion(cfg, from_checkpoint)
         if not self.cfg.assistant_off and not getattr(criterion, "gives_sentence_losses", False):
-            raise ValueError(
-                f"--task autoassist_translation needs per-sentence losses from its criterion, which "
-                f"{type(criterion).__name__} does not give: use --criterion "
-                f"autoassist_label_smoothed_cross_entropy, or --assistant-off for the baseline"
-            )
+            fail(f"--task autoassist_translation needs per-sentence losses from its criterion, "
+                 f"which {type(criterion).__name__} does not give: use --criterion "
+                 f"autoassist_label_smoothed_cross_entropy, or --assistant-off for the baseline")
         self.training = True
         return criterion
 
@@ -276,4 +281,4 @@ def _check_config(cfg):
     if cfg.assistant_plan_chunks < 1:
         problems.append(f"--assistant-plan-chunks must be >= 1, got {cfg.assistant_plan_chunks}")
     if problems:
-        raise ValueError("; ".join(problems))
+        fail("; ".join(problems))

@@ -3,6 +3,7 @@ per-sentence losses (injected through the test plugin tests/fault_plugin), and k
 resume."""
 
 import os
+import shutil
 import signal
 import subprocess
 
@@ -83,3 +84,31 @@ def test_killed_five_times_and_resumed_ends_like_an_uninterrupted_run(m30k, tmp_
         assert torch.equal(whole["autoassist"]["assistant"][key], resumed["autoassist"]["assistant"][key])
     assert (whole["training_progress"]["trained_target_tokens"]
             == resumed["training_progress"]["trained_target_tokens"])
+
+
+def test_bad_input_stops_with_an_error_naming_the_file_and_no_traceback(m30k, tmp_path):
+    """A keep-rates file that is not JSON, a checkpoint without an Assistant for --assistant-init,
+    a truncated token file, a missing dictionary: exit status 1, the file named, no traceback."""
+    train(m30k, tmp_path / "stock", "--task", "translation", "--criterion",
+          "label_smoothed_cross_entropy", "--max-update", "2", "--no-epoch-checkpoints")
+    rates = tmp_path / "rates.json"
+    rates.write_text("not JSON\n")
+    truncated, no_dict = tmp_path / "truncated", tmp_path / "no_dict"
+    for d in (truncated, no_dict):
+        shutil.copytree(m30k, d)
+    tokens = truncated / "train.de-en.en.bin"
+    tokens.write_bytes(tokens.read_bytes()[: tokens.stat().st_size // 2])
+    (no_dict / "dict.en.txt").unlink()
+    cases = [
+        (m30k, ["--assistant-scorer", "random", "--assistant-keep-rates", rates], str(rates)),
+        (m30k, ["--assistant-init", tmp_path / "stock" / "checkpoint_last.pt"],
+         "checkpoint_last.pt: not a checkpoint of an autoassist_translation run"),
+        (truncated, [], f"{truncated}: target side: its token file is truncated"),
+        (no_dict, [], f"{no_dict / 'dict.en.txt'}: not found"),
+    ]
+    for data, extra, named in cases:
+        rc, out = train(data, tmp_path / "ck", *AUTOASSIST, *extra, "--max-epoch", "1",
+                        check=False)
+        assert rc == 1, out[-3000:]
+        assert named in out and "autoassist_translation: error:" in out, out[-3000:]
+        assert "Traceback" not in out, out[-3000:]
