@@ -215,3 +215,23 @@ def test_checkpoints_load_with_weights_only(m30k, tmp_path):
     tokens, seconds = out.split("OK 2 ")[1].split()[2:4]
     assert int(tokens) > 0 and float(seconds) > 0
     assert "BROADCAST DictConfig autoassist_translation" in out
+
+
+def test_fairseqs_default_data_loader_gives_the_same_plans_and_losses(m30k, tmp_path):
+    """With one chunk per epoch, fairseq's default loader (--num-workers 1 --data-buffer-size 10:
+    batches read ahead on other threads and processes) trains the same plans and losses as
+    --num-workers 0 --data-buffer-size 0."""
+    args = [*AUTOASSIST, "--max-epoch", "3", "--no-epoch-checkpoints"]
+    _, default_log = train(m30k, tmp_path / "default", *args)
+    _, zero_log = train(m30k, tmp_path / "zero", *args, "--num-workers", "0",
+                        "--data-buffer-size", "0")
+
+    def plans_and_losses(directory, log):
+        recs = records(directory)
+        losses = [(r["epoch"], r["train_loss"], r["train_kept_pairs"], r["train_assistant_auc"])
+                  for r in log_records(log, "train")]
+        return recs, losses
+
+    assert plans_and_losses(tmp_path / "default", default_log) == plans_and_losses(
+        tmp_path / "zero", zero_log)
+    assert len(log_records(zero_log, "train")) == 3
