@@ -161,9 +161,9 @@ def bench_scoring(tables, assistant, sizes, rng):
     for n in sizes:
         ids = np.sort(rng.choice(len(tables), n, replace=False)) if n < len(tables) else np.arange(n)
         ids = rng.permutation(ids)  # candidates come shuffled and length-sorted, not by id
-        seconds, q = timed(assistant.keep_prob, tables, ids, repeat=2 if n <= 10**6 else 1)
+        seconds, q = timed(assistant.hard_prob, tables, ids, repeat=2 if n <= 10**6 else 1)
         if q.shape != (n,) or not np.all((q >= 0) & (q <= 1)):
-            raise InvariantError("keep_prob returned values outside [0, 1]")
+            raise InvariantError("hard_prob returned values outside [0, 1]")
         rows.append({"pairs": n, "seconds": seconds, "pairs_per_s": n / seconds})
         log(f"scoring {n:>9,} pairs: {seconds:.3f} s, {n / seconds / 1e6:.2f} M pairs/s")
     return rows
