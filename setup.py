@@ -3,18 +3,21 @@
 torch and fairseq are deliberately not in install_requires: fairseq-fixed must be built against
 the torch already installed (``--no-build-isolation``), and its own requirement of torchaudio,
 which text tasks never import, would pull a multi-GB CUDA torch. ``scripts/install.sh`` installs
-them in the right order.
+them in the right order; the fairseq version it installs is pinned here (``FAIRSEQ``, the extra
+``fairseq``), and the plugin is tested with that version only.
 """
 
 from setuptools import find_packages, setup
+
+FAIRSEQ = "fairseq-fixed==0.12.3.1"  # scripts/install.sh installs this version
 
 setup(
     name="fairseq-autoassist",
     version="0.1.0",
     description="AutoAssist for fairseq: a light Assistant decides which sentence pairs the NMT model trains on",
     python_requires=">=3.11",
-    packages=find_packages(include=["fairseq_autoassist", "fairseq_autoassist.*", "data_prep", "data_prep.*"]),
-    py_modules=["fairseq_autoassist_dir", "fairseq_autoassist_launch"],
+    packages=find_packages(include=["fairseq_autoassist", "fairseq_autoassist.*",
+                                    "fairseq_autoassist_cli", "data_prep", "data_prep.*"]),
     install_requires=[
         "numpy",
         "scipy",
@@ -23,9 +26,9 @@ setup(
         "matplotlib",
         "tensorboardX",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest"], "fairseq": [FAIRSEQ]},
     entry_points={"console_scripts": [
-        "fairseq-autoassist-dir=fairseq_autoassist_dir:main",
-        "fairseq-autoassist-torchrun=fairseq_autoassist_launch:main",
+        "fairseq-autoassist-dir=fairseq_autoassist_cli.user_dir:main",
+        "fairseq-autoassist-torchrun=fairseq_autoassist_cli.torchrun:main",
     ]},
 )

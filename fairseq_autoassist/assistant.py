@@ -22,12 +22,10 @@ the top *hard_fraction* of its batch (:mod:`rules` reads them).
 """
 
 import math
-import threading
 
 import numpy as np
 import torch
 from scipy import sparse
-from scipy.stats import rankdata
 
 from .ranks import checksum
 
@@ -39,15 +37,30 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def roc_auc(scores, labels):
-    """Area under the ROC curve (Mann-Whitney U), NaN when only one class is present."""
+AUC_BINS = 1024  # the AUC of an epoch's predictions is computed from score histograms
+
+
+def score_histograms(scores, labels):
+    """Counts of *scores* in [0, 1] per bin: row 0 for negative *labels*, row 1 for positive."""
     labels = np.asarray(labels, dtype=bool)
-    npos = int(labels.sum())
-    nneg = len(labels) - npos
+    bins = np.minimum((np.asarray(scores) * AUC_BINS).astype(np.int64), AUC_BINS - 1)
+    return np.stack([np.bincount(bins[~labels], minlength=AUC_BINS),
+                     np.bincount(bins[labels], minlength=AUC_BINS)])
+
+
+def histogram_auc(hist):
+    """Area under the ROC curve from :func:`score_histograms` (Mann-Whitney U; scores in one bin
+    count as ties), NaN when only one class is present."""
+    neg, pos = hist
+    npos, nneg = int(pos.sum()), int(neg.sum())
     if npos == 0 or nneg == 0:
         return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - npos * (npos + 1) / 2.0) / (npos * nneg))
+    below = np.cumsum(neg) - neg  # negatives in lower bins
+    return float((pos * below).sum() + 0.5 * (pos * neg).sum()) / (npos * nneg)
+
+
+def roc_auc(scores, labels):
+    return histogram_auc(score_histograms(scores, labels))
 
 
 def document_frequency(table, vocab_size):
@@ -74,8 +87,7 @@ def document_frequency(table, vocab_size):
 class Assistant:
     """Online logistic regression over sparse source/target features.
 
-    Thread-safe: :meth:`learn` runs on a background thread while the Boss trains, :meth:`keep_prob`
-    on the main thread when an epoch is planned.
+    Not thread-safe: :class:`autoassist.AutoAssist` serialises learning, planning and reporting.
     """
 
     def __init__(self, tables, src_vocab, tgt_vocab, features="tfidf", lr=0.5, l2=1e-4,
@@ -112,7 +124,6 @@ class Assistant:
         n_tracked = len(tables) if track_pairs else 0
         self.last_loss = np.full(n_tracked, np.nan, dtype=np.float32)  # per target token
         self.hard_streak = np.zeros(n_tracked, dtype=np.uint8)
-        self._lock = threading.Lock()
         self._new_epoch_stats(len(tables))
 
     # ---------------------------------------------------------------- features
@@ -125,7 +136,8 @@ class Assistant:
             val = val * self.idf[k][tok]
         return tok, seg, val, lengths / self.mean_len[k]
 
-    def _logits(self, tables, ids):
+    def logits(self, tables, ids):
+        """The logits of pairs *ids* as the learning path computes them, and their features."""
         sides = [self._side(k, t, ids) for k, t in enumerate((tables.src, tables.tgt))]
         z = np.full(len(ids), self.bias)
         for k, (tok, seg, val, rel_len) in enumerate(sides):
@@ -134,7 +146,7 @@ class Assistant:
         return z, sides
 
     # ---------------------------------------------------------------- planning
-    def keep_prob(self, tables, ids):
+    def hard_prob(self, tables, ids):
         """The Assistant's probability that each pair in *ids* is hard (worth training on).
 
         Same value as the learning path's logits, computed with fewer passes over the tokens: the
@@ -143,26 +155,25 @@ class Assistant:
         (no gather) and the ones asked for are picked.
         """
         ids = np.asarray(ids, dtype=np.int64)
-        with self._lock:
-            weights = [w if idf is None else w * idf for w, idf in zip(self.w, self.idf)]
-            sides = (tables.src, tables.tgt)
-            if 4 * len(ids) >= len(tables) and all(t.in_order for t in sides):
-                z = np.empty(len(tables))
-                for lo in range(0, len(tables), PLAN_CHUNK):
-                    hi = min(lo + PLAN_CHUNK, len(tables))
-                    z[lo:hi] = self._plan_logits(
-                        sides, np.arange(lo, hi),
-                        [t.sums_in_order(w, lo, hi) for t, w in zip(sides, weights)])
-                return _sigmoid(z[ids])
-            out = np.empty(len(ids))
-            for lo in range(0, len(ids), PLAN_CHUNK):
-                part = ids[lo:lo + PLAN_CHUNK]
-                sums = []
-                for t, w in zip(sides, weights):
-                    tok, seg = t.gather(part)
-                    sums.append(np.bincount(seg, weights=w[tok], minlength=len(part)))
-                out[lo:lo + PLAN_CHUNK] = _sigmoid(self._plan_logits(sides, part, sums))
-            return out
+        weights = [w if idf is None else w * idf for w, idf in zip(self.w, self.idf)]
+        sides = (tables.src, tables.tgt)
+        if 4 * len(ids) >= len(tables) and all(t.in_order for t in sides):
+            z = np.empty(len(tables))
+            for lo in range(0, len(tables), PLAN_CHUNK):
+                hi = min(lo + PLAN_CHUNK, len(tables))
+                z[lo:hi] = self._plan_logits(
+                    sides, np.arange(lo, hi),
+                    [t.sums_in_order(w, lo, hi) for t, w in zip(sides, weights)])
+            return _sigmoid(z[ids])
+        out = np.empty(len(ids))
+        for lo in range(0, len(ids), PLAN_CHUNK):
+            part = ids[lo:lo + PLAN_CHUNK]
+            sums = []
+            for t, w in zip(sides, weights):
+                tok, seg = t.gather(part)
+                sums.append(np.bincount(seg, weights=w[tok], minlength=len(part)))
+            out[lo:lo + PLAN_CHUNK] = _sigmoid(self._plan_logits(sides, part, sums))
+        return out
 
     def _plan_logits(self, sides, ids, sums):
         z = np.full(len(ids), self.bias)
@@ -178,21 +189,20 @@ class Assistant:
         self.epoch_count = 0
         self.epoch_correct = 0
         self.epoch_received = 0  # losses handed over this epoch, repeats included
+        self.epoch_nonfinite = 0  # of them, not finite (never learned from)
         self._seen = np.zeros(n_pairs, dtype=bool)
-        self._scores = []
-        self._labels = []
+        self._auc_hist = np.zeros((2, AUC_BINS), dtype=np.int64)
 
     def begin_epoch(self, epoch, n_pairs):
         """Close the epoch being collected and start *epoch* (idempotent for the same epoch)."""
-        with self._lock:
-            if epoch == self.epoch:
-                return
-            if self.epoch_count > 0 and not self.frozen:
-                self.prev_epoch_mean = self.epoch_loss_sum / self.epoch_count
-                if self.mean == "prev-epoch" and epoch > self.warmup_epochs:
-                    self.loss_mean = self.prev_epoch_mean
-            self.epoch = epoch
-            self._new_epoch_stats(n_pairs)
+        if epoch == self.epoch:
+            return
+        if self.epoch_count > 0 and not self.frozen:
+            self.prev_epoch_mean = self.epoch_loss_sum / self.epoch_count
+            if self.mean == "prev-epoch" and epoch > self.warmup_epochs:
+                self.loss_mean = self.prev_epoch_mean
+        self.epoch = epoch
+        self._new_epoch_stats(n_pairs)
 
     def _mean_is_ema(self):
         return (self.mean == "ema" or self.epoch <= self.warmup_epochs
@@ -208,48 +218,47 @@ class Assistant:
         ids = np.asarray(ids, dtype=np.int64)
         losses = np.asarray(losses, dtype=np.float64)
         ntokens = np.asarray(ntokens, dtype=np.float64)
-        with self._lock:
-            if len(self._seen) != len(tables):
-                self._seen = np.zeros(len(tables), dtype=bool)
-            self.epoch_received += len(ids)
-            ok = np.isfinite(losses) & (ntokens > 0) & ~self._seen[ids]
-            ok &= _first_occurrence(ids)
-            ids, per_tok = ids[ok], losses[ok] / ntokens[ok]
-            n = len(ids)
-            if n == 0:
-                return
-            self._seen[ids] = True
-            if self._mean_is_ema() and not self.frozen:
-                m = float(per_tok.mean())
-                self.loss_mean = m if math.isnan(self.loss_mean) else (
-                    self.mean_decay * self.loss_mean + (1.0 - self.mean_decay) * m)
-            label = per_tok > self.loss_mean
-            z, sides = self._logits(tables, ids)
-            p = _sigmoid(z)
-            correct = int(((p > 0.5) == label).sum())
-            self._scores.append(p.astype(np.float32))
-            self._labels.append(label)
-            self.epoch_correct += correct
-            self.epoch_loss_sum += float(per_tok.sum())
-            self.epoch_count += n
-            if self.frozen:
-                return
-            if len(self.last_loss):
-                self._track(ids, per_tok)
-            self.confidence = CONFIDENCE_DECAY * self.confidence + (1 - CONFIDENCE_DECAY) * correct / n
-            # AdaGrad step (per-coordinate SGD step sizes: rare tokens learn as fast as common
-            # ones) on the summed logistic loss + l2/2 * ||weights||^2 (bias unregularised)
-            g = p - label
-            self._step("bias", float(g.sum()))
-            for k, (tok, seg, val, rel_len) in enumerate(sides):
-                w = self.w[k]
-                grad = np.bincount(tok, weights=g[seg] * val, minlength=len(w))
-                grad += self.l2 * w
-                g2 = self._g2[k]
-                g2 += grad * grad
-                w -= self.lr * grad / (np.sqrt(g2) + 1e-12)
-                self._step(k, float(g @ rel_len) + self.l2 * self.c_len[k])
-            self.updates += 1
+        if len(self._seen) != len(tables):
+            self._seen = np.zeros(len(tables), dtype=bool)
+        self.epoch_received += len(ids)
+        self.epoch_nonfinite += int((~np.isfinite(losses)).sum())
+        ok = np.isfinite(losses) & (ntokens > 0) & ~self._seen[ids]
+        ok &= _first_occurrence(ids)
+        ids, per_tok = ids[ok], losses[ok] / ntokens[ok]
+        n = len(ids)
+        if n == 0:
+            return
+        self._seen[ids] = True
+        if self._mean_is_ema() and not self.frozen:
+            m = float(per_tok.mean())
+            self.loss_mean = m if math.isnan(self.loss_mean) else (
+                self.mean_decay * self.loss_mean + (1.0 - self.mean_decay) * m)
+        label = per_tok > self.loss_mean
+        z, sides = self.logits(tables, ids)
+        p = _sigmoid(z)
+        correct = int(((p > 0.5) == label).sum())
+        self._auc_hist += score_histograms(p, label)
+        self.epoch_correct += correct
+        self.epoch_loss_sum += float(per_tok.sum())
+        self.epoch_count += n
+        if self.frozen:
+            return
+        if len(self.last_loss):
+            self._track(ids, per_tok)
+        self.confidence = CONFIDENCE_DECAY * self.confidence + (1 - CONFIDENCE_DECAY) * correct / n
+        # AdaGrad step (per-coordinate SGD step sizes: rare tokens learn as fast as common
+        # ones) on the summed logistic loss + l2/2 * ||weights||^2 (bias unregularised)
+        g = p - label
+        self._step("bias", float(g.sum()))
+        for k, (tok, seg, val, rel_len) in enumerate(sides):
+            w = self.w[k]
+            grad = np.bincount(tok, weights=g[seg] * val, minlength=len(w))
+            grad += self.l2 * w
+            g2 = self._g2[k]
+            g2 += grad * grad
+            w -= self.lr * grad / (np.sqrt(g2) + 1e-12)
+            self._step(k, float(g @ rel_len) + self.l2 * self.c_len[k])
+        self.updates += 1
 
     def _track(self, ids, per_tok):
         """Each pair's last loss, and its streak of observations in its batch's top fraction."""
@@ -259,14 +268,12 @@ class Assistant:
 
     def learned_by_last_loss(self, ids):
         """Pairs whose last seen per-token loss is below the running mean (never seen: False)."""
-        with self._lock:
-            last = self.last_loss[ids]
-            return np.isfinite(last) & (last < self.loss_mean)
+        last = self.last_loss[ids]
+        return np.isfinite(last) & (last < self.loss_mean)
 
     def hard_streaks(self, ids):
         """Observations in a row in which each pair's loss was in its batch's top fraction."""
-        with self._lock:
-            return self.hard_streak[ids].copy()
+        return self.hard_streak[ids].copy()
 
     def _step(self, key, grad):
         """AdaGrad step of a scalar parameter: the bias (key "bias") or a length weight (0, 1)."""
@@ -280,56 +287,53 @@ class Assistant:
     # ---------------------------------------------------------------- reporting
     def epoch_stats(self):
         """Accuracy and AUC of the Assistant's predictions (made before each update) this epoch."""
-        with self._lock:
-            n = self.epoch_count
-            scores = np.concatenate(self._scores) if self._scores else np.zeros(0)
-            labels = np.concatenate(self._labels) if self._labels else np.zeros(0, dtype=bool)
-            return {
-                "assistant_acc": self.epoch_correct / n if n else float("nan"),
-                "assistant_auc": roc_auc(scores, labels),
-                "assistant_pos_rate": float(labels.mean()) if n else float("nan"),
-                "assistant_conf": float(self.confidence),
-                "assistant_loss_mean": float(self.loss_mean),
-                "assistant_losses": self.epoch_received,
-            }
+        n = self.epoch_count
+        positives = int(self._auc_hist[1].sum())
+        return {
+            "assistant_acc": self.epoch_correct / n if n else float("nan"),
+            "assistant_auc": histogram_auc(self._auc_hist),
+            "assistant_pos_rate": positives / n if n else float("nan"),
+            "assistant_conf": float(self.confidence),
+            "assistant_loss_mean": float(self.loss_mean),
+            "assistant_losses": self.epoch_received,
+            "assistant_nonfinite": self.epoch_nonfinite,
+        }
 
     def checksum(self):
         """CRC-32 of everything that decides the Assistant's predictions and updates (equal on
         all ranks of a distributed run)."""
-        with self._lock:
-            return checksum(*self.w, *self._g2, self.bias, self.c_len,
-                            [self._g2_scalar[k] for k in ("bias", 0, 1)], self.confidence,
-                            self.loss_mean, self.prev_epoch_mean, self.updates, self.epoch,
-                            self.last_loss, self.hard_streak)
+        return checksum(*self.w, *self._g2, self.bias, self.c_len,
+                        [self._g2_scalar[k] for k in ("bias", 0, 1)], self.confidence,
+                        self.loss_mean, self.prev_epoch_mean, self.updates, self.epoch,
+                        self.last_loss, self.hard_streak)
 
     # ---------------------------------------------------------------- checkpoint
     def state_dict(self):
         """Torch tensors and Python floats only (loadable with ``torch.load(weights_only=True)``)."""
-        with self._lock:
-            return {
-                "w_src": torch.from_numpy(self.w[0].copy()),
-                "w_tgt": torch.from_numpy(self.w[1].copy()),
-                "bias": float(self.bias),
-                "c_len": [float(c) for c in self.c_len],
-                "g2_src": torch.from_numpy(self._g2[0].copy()),
-                "g2_tgt": torch.from_numpy(self._g2[1].copy()),
-                "g2_bias": float(self._g2_scalar["bias"]),
-                "g2_len": [float(self._g2_scalar[0]), float(self._g2_scalar[1])],
-                "confidence": float(self.confidence),
-                "loss_mean": float(self.loss_mean),
-                "prev_epoch_mean": float(self.prev_epoch_mean),
-                "updates": int(self.updates),
-                "epoch": int(self.epoch),
-                "epoch_loss_sum": float(self.epoch_loss_sum),
-                "epoch_count": int(self.epoch_count),
-                "epoch_correct": int(self.epoch_correct),
-                "epoch_received": int(self.epoch_received),
-                "seen": torch.from_numpy(self._seen.copy()),
-                "scores": torch.from_numpy(np.concatenate(self._scores or [np.zeros(0, np.float32)])),
-                "labels": torch.from_numpy(np.concatenate(self._labels or [np.zeros(0, bool)])),
-                "last_loss": torch.from_numpy(self.last_loss.copy()),
-                "hard_streak": torch.from_numpy(self.hard_streak.copy()),
-            }
+        return {
+            "w_src": torch.from_numpy(self.w[0].copy()),
+            "w_tgt": torch.from_numpy(self.w[1].copy()),
+            "bias": float(self.bias),
+            "c_len": [float(c) for c in self.c_len],
+            "g2_src": torch.from_numpy(self._g2[0].copy()),
+            "g2_tgt": torch.from_numpy(self._g2[1].copy()),
+            "g2_bias": float(self._g2_scalar["bias"]),
+            "g2_len": [float(self._g2_scalar[0]), float(self._g2_scalar[1])],
+            "confidence": float(self.confidence),
+            "loss_mean": float(self.loss_mean),
+            "prev_epoch_mean": float(self.prev_epoch_mean),
+            "updates": int(self.updates),
+            "epoch": int(self.epoch),
+            "epoch_loss_sum": float(self.epoch_loss_sum),
+            "epoch_count": int(self.epoch_count),
+            "epoch_correct": int(self.epoch_correct),
+            "epoch_received": int(self.epoch_received),
+            "epoch_nonfinite": int(self.epoch_nonfinite),
+            "seen": torch.from_numpy(self._seen.copy()),
+            "auc_hist": torch.from_numpy(self._auc_hist.copy()),
+            "last_loss": torch.from_numpy(self.last_loss.copy()),
+            "hard_streak": torch.from_numpy(self.hard_streak.copy()),
+        }
 
     def load_state_dict(self, state, model_only=False):
         """Restore :meth:`state_dict`; with *model_only* the weights and running statistics only
@@ -338,31 +342,30 @@ class Assistant:
             raise ValueError(
                 f"the saved Assistant has vocabularies of {len(state['w_src'])} and "
                 f"{len(state['w_tgt'])} tokens, this data {len(self.w[0])} and {len(self.w[1])}")
-        with self._lock:
-            self.w = (state["w_src"].numpy().astype(np.float64).copy(),
-                      state["w_tgt"].numpy().astype(np.float64).copy())
-            self.bias = float(state["bias"])
-            self.c_len = [float(c) for c in state["c_len"]]
-            self._g2 = (state["g2_src"].numpy().copy(), state["g2_tgt"].numpy().copy())
-            self._g2_scalar = {"bias": float(state["g2_bias"]), 0: float(state["g2_len"][0]),
-                               1: float(state["g2_len"][1])}
-            self.confidence = float(state["confidence"])
-            self.loss_mean = float(state["loss_mean"])
-            self.prev_epoch_mean = float(state["prev_epoch_mean"])
-            if len(self.last_loss) and len(state.get("last_loss", ())) == len(self.last_loss):
-                self.last_loss = state["last_loss"].numpy().copy()
-                self.hard_streak = state["hard_streak"].numpy().copy()
-            if model_only:
-                return
-            self.updates = int(state["updates"])
-            self.epoch = int(state["epoch"])
-            self.epoch_loss_sum = float(state["epoch_loss_sum"])
-            self.epoch_count = int(state["epoch_count"])
-            self.epoch_correct = int(state["epoch_correct"])
-            self.epoch_received = int(state.get("epoch_received", self.epoch_count))
-            self._seen = state["seen"].numpy().copy()
-            self._scores = [state["scores"].numpy().copy()]
-            self._labels = [state["labels"].numpy().copy()]
+        self.w = (state["w_src"].numpy().astype(np.float64).copy(),
+                  state["w_tgt"].numpy().astype(np.float64).copy())
+        self.bias = float(state["bias"])
+        self.c_len = [float(c) for c in state["c_len"]]
+        self._g2 = (state["g2_src"].numpy().copy(), state["g2_tgt"].numpy().copy())
+        self._g2_scalar = {"bias": float(state["g2_bias"]), 0: float(state["g2_len"][0]),
+                           1: float(state["g2_len"][1])}
+        self.confidence = float(state["confidence"])
+        self.loss_mean = float(state["loss_mean"])
+        self.prev_epoch_mean = float(state["prev_epoch_mean"])
+        if len(self.last_loss) and len(state["last_loss"]) == len(self.last_loss):
+            self.last_loss = state["last_loss"].numpy().copy()
+            self.hard_streak = state["hard_streak"].numpy().copy()
+        if model_only:
+            return
+        self.updates = int(state["updates"])
+        self.epoch = int(state["epoch"])
+        self.epoch_loss_sum = float(state["epoch_loss_sum"])
+        self.epoch_count = int(state["epoch_count"])
+        self.epoch_correct = int(state["epoch_correct"])
+        self.epoch_received = int(state["epoch_received"])
+        self.epoch_nonfinite = int(state["epoch_nonfinite"])
+        self._seen = state["seen"].numpy().copy()
+        self._auc_hist = state["auc_hist"].numpy().copy()
 
 
 def _first_occurrence(ids):

@@ -68,6 +68,16 @@ class Ranks:
             dist.all_gather(list(out[:, i].unbind(0)), mine[i].contiguous(), group=self.group)
         return out
 
+    def check_same(self, epoch, assistant_checksum, plan_checksum, batches):
+        """Every rank must hold the same Assistant and plan, else their epochs would differ and
+        training would hang: stop with an error naming every rank's values if they differ."""
+        mine = [int(assistant_checksum), int(plan_checksum), int(batches)]
+        every = self.agree(mine)
+        if any(v != mine for v in every):
+            raise RuntimeError(
+                f"AutoAssist epoch {epoch}: the ranks' Assistants or plans differ (per rank: "
+                f"Assistant checksum, plan checksum, batches): {every}")
+
     def agree(self, values):
         """All ranks' *values* (a list of ints), one list per rank, in rank order."""
         mine = torch.tensor([int(v) for v in values], dtype=torch.int64, device=self.device)

@@ -116,12 +116,12 @@ class KeepRule:
     def _hard_prob(self, ids):
         if self.scorer == "last-loss":
             return (~self.assistant.learned_by_last_loss(ids)).astype(np.float64)
-        return self.assistant.keep_prob(self.tables, ids)
+        return self.assistant.hard_prob(self.tables, ids)
 
     def _learned(self, ids):
         if self.scorer == "last-loss":
             return self.assistant.learned_by_last_loss(ids)
-        return self.assistant.keep_prob(self.tables, ids) < 0.5
+        return self.assistant.hard_prob(self.tables, ids) < 0.5
 
     def _prune(self, learned):
         r = self.prune_ratio

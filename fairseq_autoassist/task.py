@@ -1,34 +1,28 @@
 """Task ``autoassist_translation``: fairseq's translation task whose training batches come from
 AutoAssist's shrinking batch generator (Zhang, Yu & Dhillon, NeurIPS 2019).
 
-Data flows in one loop: the task plans an epoch (``sampler``), the Boss trains on its batches, the
-criterion yields per-sentence losses, ``train_step`` hands them to the Assistant (``feed``), whose
-state shapes the next plan. Inference (fairseq-generate, fairseq-interactive) is exactly
-``translation``'s; the Assistant is only built when fairseq-train asks for the training split.
+The task builds one :class:`autoassist.AutoAssist` for fairseq-train's training split and talks
+only to it: its epoch plans feed the training iterator (:mod:`iterator`), ``train_step`` hands it
+the plan's loss weights for the criterion and the per-sentence losses the criterion computed
+(:mod:`autoassist` draws the whole loop). Inference (fairseq-generate, fairseq-interactive) is
+exactly ``translation``'s; nothing of AutoAssist is built then.
 """
 
-import json
 import logging
-import pickle
-import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-import torch
 from fairseq.data import iterators
 from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 from omegaconf import II
 
-from . import schedule
-from .assistant import Assistant
-from .feed import LossFeed
-from .ranks import Ranks
-from .records import PlanRecords
-from .iterator import AutoAssistEpochBatchIterator
-from .sampler import Batcher, EpochPlanner
-from .tokens import PairTables
+from . import progress, schedule
+from .autoassist import AutoAssist, anneal, fail
+from .iterator import AutoAssistEpochBatchIterator, ProgressEpochBatchIterator
+from .plan import Batcher
+from .progress import TrainingProgress
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +114,12 @@ class AutoAssistTranslationConfig(TranslationConfig):
     )
     assistant_plan_dir: Optional[str] = field(
         default=None,
-        metadata={"help": "write each epoch's plan to DIR: a JSON line in DIR/plans.jsonl (keep "
-                          "rate, kept pairs and tokens, batches, checksum) and the kept pair ids, "
-                          "their loss weights and the dropped ids in DIR/epoch<N>.npz"},
+        metadata={"help": "write the plan records to DIR: JSON lines in DIR/plans.jsonl (each "
+                          "epoch's start plan with its checksums, each chunk planned during it, "
+                          "each complete plan: keep rate, kept pairs and tokens, batches), and "
+                          "the kept pair ids, their loss weights and the dropped ids of each "
+                          "epoch in DIR/epoch<N>.npz (default: only plans.jsonl, in --save-dir; "
+                          "nothing with --no-save)"},
     )
     assistant_init: Optional[str] = field(
         default=None,
@@ -144,6 +141,8 @@ class AutoAssistTranslationConfig(TranslationConfig):
         metadata={"help": "L2 regularisation of the Assistant's weights"},
     )
     max_epoch: int = II("optimization.max_epoch")
+    save_dir: str = II("checkpoint.save_dir")
+    no_save: bool = II("checkpoint.no_save")
 
 
 @register_task("autoassist_translation", dataclass=AutoAssistTranslationConfig)
@@ -156,22 +155,22 @@ class AutoAssistTranslationTask(TranslationTask):
         _check_config(cfg)
         super().__init__(cfg, src_dict, tgt_dict)
         self.training = False  # set once fairseq-train builds a criterion
-        self.assistant = None
-        self.feed = None
-        self.tables = None
-        self.planner = None
-        self.ranks = None
-        self.trained_target_tokens = 0
-        self.train_start = None
+        self.autoassist = None  # built for fairseq-train's training split
+        self.progress = TrainingProgress()  # saved with the training iterator
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        try:
+            return super().setup_task(cfg, **kwargs)
+        except FileNotFoundError as e:
+            fail(f"{e.filename or e}: not found (the dictionaries of the data directory)")
 
     def build_criterion(self, cfg, from_checkpoint=False):
         criterion = super().build_criterion(cfg, from_checkpoint)
         if not self.cfg.assistant_off and not getattr(criterion, "gives_sentence_losses", False):
-            raise ValueError(
-                f"--task autoassist_translation needs per-sentence losses from its criterion, which "
-                f"{type(criterion).__name__} does not give: use --criterion "
-                f"autoassist_label_smoothed_cross_entropy, or --assistant-off for the baseline"
-            )
+            fail(f"--task autoassist_translation needs per-sentence losses from its criterion, "
+                 f"which {type(criterion).__name__} does not give: use --criterion "
+                 f"autoassist_label_smoothed_cross_entropy, or --assistant-off for the baseline")
         self.training = True
         return criterion
 
@@ -197,132 +196,59 @@ class AutoAssistTranslationTask(TranslationTask):
             persistent_workers=getattr(self.cfg, "persistent_workers", True),
         )
         if self._plans(dataset):
-            itr = AutoAssistEpochBatchIterator(self._planner(dataset, batcher, seed), **common)
+            if self.autoassist is None:
+                self.autoassist = AutoAssist(self.cfg, dataset, len(self.src_dict),
+                                             len(self.tgt_dict))
+            self.autoassist.use(dataset, batcher, seed)
+            itr = AutoAssistEpochBatchIterator(self.autoassist, self.progress, **common)
+        elif self._trains_on(dataset):  # the baseline (--assistant-off)
+            itr = ProgressEpochBatchIterator(self.progress, batch_sampler=batcher(dataset, epoch),
+                                             **common)
         else:
             itr = iterators.EpochBatchIterator(batch_sampler=batcher(dataset, epoch), **common)
         if reuse:
             self.dataset_to_epoch_iter[dataset] = itr
-        if self.training and dataset is self.datasets.get(self.cfg.train_subset):
+        if self._trains_on(dataset):
             schedule.follow(itr)  # --lr-scheduler autoassist_cosine decays over its epochs
         return itr
 
-    def _plans(self, dataset):
-        return (self.training and not self.cfg.assistant_off
-                and dataset is self.datasets.get(self.cfg.train_subset))
+    def _trains_on(self, dataset):
+        """*dataset* is the split fairseq-train trains on."""
+        return self.training and dataset is self.datasets.get(self.cfg.train_subset)
 
-    def _planner(self, dataset, batcher, seed):
-        self.tables = PairTables(dataset)
-        if self.assistant is None:
-            self.assistant = Assistant(
-                self.tables, len(self.src_dict), len(self.tgt_dict),
-                features=self.cfg.assistant_features, lr=self.cfg.assistant_lr,
-                l2=self.cfg.assistant_l2, warmup_epochs=self.cfg.assistant_warmup_epochs,
-                mean=self.cfg.assistant_mean, mean_decay=self.cfg.assistant_mean_decay,
-                frozen=self.cfg.assistant_freeze,
-                track_pairs=(self.cfg.assistant_scorer == "last-loss"
-                             or self.cfg.assistant_rule == "skip-hard"),
-                hard_fraction=self.cfg.assistant_hard_fraction,
-            )
-            if self.cfg.assistant_init:
-                self.assistant.load_state_dict(_read_assistant(self.cfg.assistant_init),
-                                               model_only=True)
-                logger.info("AutoAssist: Assistant initialised from %s", self.cfg.assistant_init)
-            self.feed = LossFeed(self.assistant)
-            logger.info(
-                "AutoAssist: Assistant on %s features, lr %g, l2 %g; rule %s, scorer %s, "
-                "base_prob %g, %d warm-up epoch(s), annealing %g of the epochs",
-                self.cfg.assistant_features, self.cfg.assistant_lr, self.cfg.assistant_l2,
-                self.cfg.assistant_rule, self.cfg.assistant_scorer, self.cfg.assistant_base_prob,
-                self.cfg.assistant_warmup_epochs, _anneal(self.cfg),
-            )
-        if self.ranks is None:
-            self.ranks = Ranks()
-            if self.ranks.size > 1 and len(dataset) >= 2 ** 31:
-                raise ValueError("AutoAssist exchanges pair ids as int32 between ranks: at most "
-                                 f"2^31 - 1 training pairs, got {len(dataset)}")
-        self.planner = EpochPlanner(
-            batcher, self.tables, self.assistant, self.feed, self.cfg.assistant_base_prob,
-            self.cfg.assistant_warmup_epochs, seed, random_rates=_read_keep_rates(self.cfg),
-            chunks=self.cfg.assistant_plan_chunks, ranks=self.ranks,
-            records=PlanRecords(self.cfg.assistant_plan_dir) if self.cfg.assistant_plan_dir else None,
-            rule=self.cfg.assistant_rule, scorer=self.cfg.assistant_scorer,
-            prune_ratio=self.cfg.assistant_prune_ratio, reweight=self.cfg.assistant_reweight,
-            reweight_max=self.cfg.assistant_reweight_max,
-            hard_streak=self.cfg.assistant_hard_streak, anneal=_anneal(self.cfg),
-            max_epoch=self.cfg.max_epoch)
-        return self.planner
+    def _plans(self, dataset):
+        return self._trains_on(dataset) and not self.cfg.assistant_off
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
                    **kwargs):
-        if self.train_start is None:
-            self.train_start = time.perf_counter()
-        if self.planner is not None:  # the plan's loss weights, for the criterion
-            weights = self.planner.current.pair_weights(sample["id"])
+        self.progress.step_started()
+        if self.autoassist is not None:  # the plan's loss weights, for the criterion
+            weights = self.autoassist.pair_weights(sample["id"])
             if weights is not None:
                 sample["pair_weight"] = weights
-        out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
-                                 **kwargs)
-        if not ignore_grad:
-            self.trained_target_tokens += sample["ntokens"]
-        if self.feed is not None:
+        try:
+            out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
+                                     **kwargs)
+        except RuntimeError as e:
+            # fairseq skips a batch that ran out of memory on this rank and goes on; the other
+            # ranks still exchange this step's losses with this one, which has none
+            if self.autoassist is not None and "out of memory" in str(e):
+                criterion.pop_sentence_losses()
+                self.autoassist.observe(sample["id"], None)
+            raise
+        out[2][progress.TOKENS_KEY] = 0 if ignore_grad else sample["ntokens"]  # summed over ranks
+        if self.autoassist is not None:
             per_sentence = criterion.pop_sentence_losses()
-            if ignore_grad:  # a dummy batch: nothing to learn from
-                per_sentence = None
-            if self.ranks.size > 1:  # every rank takes part, with or without losses
-                ids, losses, ntokens = (sample["id"], *per_sentence) if per_sentence else (
-                    torch.zeros(0, dtype=torch.int64),) * 3
-                gathered = self.ranks.gather(ids, losses, ntokens,
-                                             Ranks.rounds(self.planner.current.max_pairs))
-                self.feed.put_ranks(self.tables, gathered)
-            elif per_sentence is not None:
-                self.feed.put(self.tables, sample["id"], *per_sentence)
-            self.planner.batch_done()
+            # a dummy batch (ignore_grad): nothing to learn from
+            self.autoassist.observe(sample["id"], None if ignore_grad else per_sentence)
         return out
 
-    def state_dict(self):
-        """fairseq's task state plus training progress (saved in every checkpoint, read by the
-        curve scripts): target tokens trained on and seconds since the first training step."""
-        state = dict(super().state_dict())
-        state["train_progress"] = {
-            "trained_target_tokens": int(self.trained_target_tokens),
-            "train_seconds": float(time.perf_counter() - self.train_start) if self.train_start else 0.0,
-        }
-        return state
-
-
-def _read_assistant(path):
-    """The Assistant's state in a checkpoint of an autoassist_translation run."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return state["extra_state"]["train_iterator"]["autoassist"]["assistant"]
-    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as e:
-        raise ValueError(f"--assistant-init {path}: not a checkpoint of an autoassist_translation "
-                         f"run with an Assistant ({type(e).__name__}: {e})") from e
-
-
-def _read_keep_rates(cfg):
-    """{epoch: keep rate} of --assistant-keep-rates, checked."""
-    if cfg.assistant_scorer != "random":
-        return None
-    path = cfg.assistant_keep_rates
-    if not path:
-        raise ValueError("--assistant-scorer random needs --assistant-keep-rates FILE")
-    try:
-        with open(path) as f:
-            rates = {int(e): float(r) for e, r in json.load(f).items()}
-    except (OSError, ValueError, AttributeError) as e:
-        raise ValueError(f"--assistant-keep-rates {path}: expected a JSON object "
-                         f"{{epoch: keep rate}} ({e})") from e
-    if not rates or not all(0.0 <= r <= 1.0 for r in rates.values()):
-        raise ValueError(f"--assistant-keep-rates {path}: rates must be in [0, 1], got {rates}")
-    return rates
-
-
-def _anneal(cfg):
-    """--assistant-anneal, or its default for the rule."""
-    if cfg.assistant_anneal is not None:
-        return cfg.assistant_anneal
-    return 0.125 if cfg.assistant_rule == "infobatch" else 0.0
+    def reduce_metrics(self, logging_outputs, criterion):
+        """fairseq's metrics; and the training steps' target tokens (all ranks') counted into
+        the training progress."""
+        super().reduce_metrics(logging_outputs, criterion)
+        if any(progress.TOKENS_KEY in log for log in logging_outputs):
+            self.progress.add_tokens(sum(log.get(progress.TOKENS_KEY, 0) for log in logging_outputs))
 
 
 def _check_config(cfg):
@@ -344,8 +270,8 @@ def _check_config(cfg):
         problems.append(f"--assistant-reweight-max must be >= 1, got {cfg.assistant_reweight_max}")
     if cfg.assistant_anneal is not None and not 0.0 <= cfg.assistant_anneal <= 1.0:
         problems.append(f"--assistant-anneal must be in [0, 1], got {cfg.assistant_anneal}")
-    elif _anneal(cfg) > 0 and not cfg.assistant_off and not (cfg.max_epoch or 0) > 0:
-        problems.append(f"--assistant-anneal {_anneal(cfg)} (rule {cfg.assistant_rule}) anneals "
+    elif anneal(cfg) > 0 and not cfg.assistant_off and not (cfg.max_epoch or 0) > 0:
+        problems.append(f"--assistant-anneal {anneal(cfg)} (rule {cfg.assistant_rule}) anneals "
                         f"the last epochs of --max-epoch: set --max-epoch, or --assistant-anneal 0")
     if not 0.0 < cfg.assistant_hard_fraction < 1.0:
         problems.append(f"--assistant-hard-fraction must be in (0, 1), got "
@@ -354,9 +280,5 @@ def _check_config(cfg):
         problems.append(f"--assistant-hard-streak must be >= 1, got {cfg.assistant_hard_streak}")
     if cfg.assistant_plan_chunks < 1:
         problems.append(f"--assistant-plan-chunks must be >= 1, got {cfg.assistant_plan_chunks}")
-    if cfg.assistant_mean not in ("ema", "prev-epoch"):
-        problems.append(f"--assistant-mean must be ema or prev-epoch, got {cfg.assistant_mean}")
-    if cfg.assistant_features not in ("bow", "tfidf"):
-        problems.append(f"--assistant-features must be bow or tfidf, got {cfg.assistant_features}")
     if problems:
-        raise ValueError("; ".join(problems))
+        fail("; ".join(problems))

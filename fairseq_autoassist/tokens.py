@@ -32,6 +32,9 @@ class TokenTable:
             self.starts = np.zeros(len(items), dtype=np.int64)
             np.cumsum(self.sizes[:-1], out=self.starts[1:])
 
+        if len(self.sizes) and self.starts[-1] + self.sizes[-1] > len(self.flat):
+            raise ValueError(f"its token file is truncated: it holds {len(self.flat)} tokens, its "
+                             f"index points to {int(self.starts[-1] + self.sizes[-1])}")
         # fairseq's binaries store sentence after sentence: sums over consecutive sentences can
         # then run over the flat array in place (see sums_in_order)
         self.in_order = bool(np.array_equal(self.starts[1:], self.starts[:-1] + self.sizes[:-1]))
@@ -74,8 +77,15 @@ class PairTables:
                 "autoassist_translation needs a parallel LanguagePairDataset with targets "
                 f"for its training split, got {type(dataset).__name__}"
             )
-        self.src = TokenTable(dataset.src, dataset.src_sizes)
-        self.tgt = TokenTable(dataset.tgt, dataset.tgt_sizes)
+        self.src = _table("source", dataset.src, dataset.src_sizes)
+        self.tgt = _table("target", dataset.tgt, dataset.tgt_sizes)
 
     def __len__(self):
         return len(self.src)
+
+
+def _table(side, dataset, sizes):
+    try:
+        return TokenTable(dataset, sizes)
+    except ValueError as e:
+        raise ValueError(f"{side} side: {e}") from e

@@ -2,8 +2,8 @@
 """What AutoAssist costs: the Assistant's scoring and update, epoch planning, start-up, and the
 Boss's throughput in real fairseq-train runs, each against its target (docs/performance.md).
 
-    python scripts/bench.py --out docs/performance.json          # full (WMT14 size, ~20 min)
-    python scripts/bench.py --quick --out /tmp/bench.json        # CI: small sizes, < 2 minutes
+    python -m scripts.bench --out docs/performance.json          # full (WMT14 size, ~20 min)
+    python -m scripts.bench --quick --out /tmp/bench.json        # CI: small sizes, < 2 minutes
 
 Scoring, update, start-up and planning run in this process on a synthetic corpus written as
 fairseq mmap binaries (token ids from a Zipf distribution over a 32k vocabulary, sentence lengths
@@ -21,6 +21,7 @@ batches differ from its budget, an epoch whose length differs from its start pla
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -38,12 +39,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path[:0] = [str(REPO), str(HERE)]
-
-from curve import machine_info  # noqa: E402
-from presets import PRESETS  # noqa: E402
+from .common import REPO, machine_info  # noqa: E402
+from .presets import PRESETS  # noqa: E402
 
 TARGETS = {
     "score_pairs_per_s": (">=", 2e6),
@@ -164,9 +161,9 @@ def bench_scoring(tables, assistant, sizes, rng):
     for n in sizes:
         ids = np.sort(rng.choice(len(tables), n, replace=False)) if n < len(tables) else np.arange(n)
         ids = rng.permutation(ids)  # candidates come shuffled and length-sorted, not by id
-        seconds, q = timed(assistant.keep_prob, tables, ids, repeat=2 if n <= 10**6 else 1)
+        seconds, q = timed(assistant.hard_prob, tables, ids, repeat=2 if n <= 10**6 else 1)
         if q.shape != (n,) or not np.all((q >= 0) & (q <= 1)):
-            raise InvariantError("keep_prob returned values outside [0, 1]")
+            raise InvariantError("hard_prob returned values outside [0, 1]")
         rows.append({"pairs": n, "seconds": seconds, "pairs_per_s": n / seconds})
         log(f"scoring {n:>9,} pairs: {seconds:.3f} s, {n / seconds / 1e6:.2f} M pairs/s")
     return rows
@@ -218,26 +215,28 @@ def check_plan(plan, dataset, max_tokens, budgets_at_start):
     return len(batches)
 
 
-class _NoFeed:
-    def drain(self):
-        pass
+def plan_epoch(batcher, tables, assistant, epoch, chunks, seed=1, base_prob=0.5):
+    """An epoch plan of the paper's rule with *assistant* as of now (what the AutoAssist object
+    makes at an epoch start), and the rule's decisions for planning its chunks again."""
+    from fairseq_autoassist.plan import EpochPlan, draws, split_parts
+    from fairseq_autoassist.rules import KeepRule
 
-    def call(self, fn, *args):
-        fn(*args)
-
-    def check(self):
-        pass
+    rule = KeepRule(assistant, tables, base_prob=base_prob, warmup_epochs=1, seed=seed)
+    candidates = batcher.candidates(epoch)
+    decide = functools.partial(rule.decide, epoch)
+    plan = EpochPlan(epoch, candidates, draws((seed, epoch), len(candidates)),
+                     split_parts(seed, epoch, len(candidates), chunks), decide, rule.floor(epoch),
+                     batcher, len(tables))
+    return plan, decide
 
 
 def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
-    from fairseq_autoassist.sampler import Batcher, EpochPlanner
+    from fairseq_autoassist.plan import Batcher
 
     rows = []
     for n_chunks in chunks:
         batcher = Batcher(task, dataset, max_tokens, None, (1024, 1024), False, 8, seed=1)
-        planner = EpochPlanner(batcher, tables, assistant, _NoFeed(), base_prob=0.5,
-                               warmup_epochs=1, seed=1, chunks=n_chunks)
-        seconds, mb, plan = peak_mb(planner.plan, 2)
+        seconds, mb, (plan, decide) = peak_mb(plan_epoch, batcher, tables, assistant, 2, n_chunks)
         budgets = list(plan.budgets)
         row = {"pairs": len(dataset), "chunks": n_chunks, "plan_seconds": seconds,
                "plan_peak_mb": mb, "batches": plan.total,
@@ -245,10 +244,10 @@ def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
         if n_chunks > 1:
             # the Assistant learns between chunks: perturb it so that decisions change
             assistant.w[0][:] += rng.normal(0, 0.5, len(assistant.w[0]))
-            chunk_s, chunk_mb, _ = peak_mb(plan._plan_chunk, 1, "in the benchmark")
+            chunk_s, chunk_mb, _ = peak_mb(plan.plan_chunk, 1, decide)
             row.update(chunk_seconds=chunk_s, chunk_peak_mb=chunk_mb)
             for k in range(2, n_chunks):
-                plan._plan_chunk(k, "in the benchmark")
+                plan.plan_chunk(k, decide)
         check_plan(plan, dataset, max_tokens, budgets)
         rows.append(row)
         log(f"planning {len(dataset):,} pairs in {n_chunks} chunk(s): {seconds:.2f} s, peak "
@@ -259,10 +258,13 @@ def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
 
 
 # ------------------------------------------------------------------------ Boss overhead
-def boss_command(kind, data, save, preset, updates, extra, ranks=1):
+def boss_command(kind, data, save, preset, updates, extra, ranks=1, versus=None):
     """fairseq-train for run *kind*; with *ranks* > 1 on that many processes through
-    fairseq-autoassist-torchrun (every rank's losses then reach every rank's Assistant)."""
-    user = ["--user-dir", str(REPO / "fairseq_autoassist")]
+    fairseq-autoassist-torchrun (every rank's losses then reach every rank's Assistant). Kind d
+    is kind c with the plugin of another checkout, *versus*."""
+    # the runs start in the repository root
+    user = ["--user-dir", str(Path(versus) / "fairseq_autoassist") if kind == "d"
+            else "fairseq_autoassist"]
     if kind == "a":
         task = ["--task", "translation", "--criterion", "label_smoothed_cross_entropy"]
     else:
@@ -293,17 +295,19 @@ def trained_tokens(log_text):
     return sum(float(r["train_wpb"]) * (b - a) for r, a, b in zip(recs, [0] + done, done))
 
 
-def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1):
+def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=None):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             row = {}
-            order = "abc"[r % 3:] + "abc"[:r % 3]  # rotated, so no kind always runs first
+            kinds = "abcd" if versus else "abc"
+            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]  # no kind always runs first
             row["order"] = order
             for kind in order:
-                cmd = boss_command(kind, data, Path(tmp) / kind, preset, updates, extra, ranks)
+                cmd = boss_command(kind, data, Path(tmp) / kind, preset, updates, extra, ranks,
+                                   versus)
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
                 seconds = time.perf_counter() - t0
@@ -314,12 +318,14 @@ def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1):
                 row[kind] = trained_tokens(proc.stdout + proc.stderr) / seconds
                 row[f"{kind}_seconds"] = seconds
             rows.append(row)
-            log(f"Boss round {r + 1}/{rounds} (order {order}): target tokens/s a {row['a']:.0f}, b {row['b']:.0f}, "
-                f"c {row['c']:.0f}; c/a {row['c'] / row['a']:.4f}, b/a {row['b'] / row['a']:.4f}")
+            log(f"Boss round {r + 1}/{rounds} (order {order}): target tokens/s "
+                + ", ".join(f"{k} {row[k]:.0f}" for k in kinds) + "; "
+                + ", ".join(f"{k}/a {row[k] / row['a']:.4f}" for k in kinds[1:]))
     out = {"rounds": rows, "preset": preset, "updates": updates, "threads": threads, "ranks": ranks,
-           "commands": {k: shlex.join(boss_command(k, data, "SAVE", preset, updates, extra, ranks))
-                        for k in "abc"}}
-    for kind in "bc":
+           "versus": str(versus) if versus else None,
+           "commands": {k: shlex.join(boss_command(k, data, "SAVE", preset, updates, extra, ranks,
+                                                   versus)) for k in kinds}}
+    for kind in kinds[1:]:
         ratios = [row[kind] / row["a"] for row in rows]
         out[f"{kind}_over_a"] = {"median": statistics.median(ratios), "min": min(ratios),
                                  "max": max(ratios), "all": ratios}
@@ -374,6 +380,9 @@ def main(argv=None):
                         "fairseq-autoassist-torchrun (gloo on CPU)")
     p.add_argument("--boss-extra", default="", help="more fairseq-train flags for the Boss runs")
     p.add_argument("--skip-boss", action="store_true", help="leave out the fairseq-train runs")
+    p.add_argument("--boss-versus", metavar="CHECKOUT",
+                   help="also run kind d: kind c with the plugin of another checkout of this "
+                        "repository (e.g. an earlier design), paired in the same rounds")
     p.add_argument("--out", default=None, metavar="FILE.json", help="write the results as JSON")
     args = p.parse_args(argv)
     quick = args.quick
@@ -419,7 +428,7 @@ def main(argv=None):
                     data, args.boss_preset or ("tiny" if quick else "transformer-cpu"),
                     args.boss_updates or (20 if quick else 150),
                     args.boss_rounds or (1 if quick else 5), args.boss_threads,
-                    shlex.split(args.boss_extra), args.boss_ranks)
+                    shlex.split(args.boss_extra), args.boss_ranks, args.boss_versus)
     except InvariantError as e:
         print(f"bench.py: invariant broken: {e}", file=sys.stderr)
         return 1

@@ -21,14 +21,14 @@ Outputs in ``--out``:
 * ``curve.csv`` with the columns of ``COLUMNS`` (one row per run, seed and checkpoint):
 
   - ``run``: baseline, autoassist or random; ``arch``: the preset; ``data``: the data directory
-    (absolute path); ``seed``; ``device``: ``cpu`` or ``cuda:<GPU name>``;
+    (relative to the repository when inside it, else its name); ``seed``; ``device``: ``cpu`` or ``cuda:<GPU name>``;
   - ``checkpoint``: the checkpoint file, relative to ``--out``;
   - ``wall_seconds``: training wall-clock seconds from the first training step to this checkpoint
-    (the plugin's ``task_state["train_progress"]["train_seconds"]``), minus the seconds fairseq
+    (the plugin's training progress, saved with the training iterator), minus the seconds fairseq
     spent writing earlier checkpoints (its "writing took" log lines), so that a run with more,
     shorter epochs is not charged for more epoch-end checkpoint writes. No evaluation is in it;
   - ``updates``: optimizer updates; ``trained_target_tokens``: cumulative target tokens the model
-    was trained on (fairseq's ``ntokens``, EOS included; ``train_progress``);
+    was trained on (fairseq's ``ntokens``, EOS included, all ranks; the training progress);
   - ``keep_rate``: kept / candidate pairs of the epoch the checkpoint falls in (from the plugin's
     "AutoAssist epoch N plan" log line; 1.0 for the baseline);
   - ``valid_nll``: ``valid_nll_loss`` as fairseq-validate reports it: base 2 (bits per target
@@ -55,47 +55,22 @@ import argparse
 import csv
 import json
 import os
-import platform
-import re
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-USER_DIR = REPO / "fairseq_autoassist"
-for _path in (REPO, REPO / "scripts"):  # the plugin (also when not pip-installed), presets.py
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from . import frontier
+from .common import (COLUMNS, REPO, CurveError, child_env, data_name, log, machine_info,
+                     read_lines, relative_to)
+from .evaluation import evaluate_checkpoint
+from .presets import PRESETS
+from .training import RESERVED, train_command, train_run
+
 RUNS = ("baseline", "autoassist", "random")
-COLUMNS = ["run", "arch", "data", "seed", "device", "checkpoint", "wall_seconds", "updates",
-           "trained_target_tokens", "keep_rate", "valid_nll", "bleu"]
 AXES = ("wall_seconds", "trained_target_tokens")
 TARGETS = ("baseline_best", "baseline_best_minus_0.5")
-
-from presets import PRESETS  # noqa: E402
-
-# flags this script sets itself; --extra must not set them
-RESERVED = ("--save-dir", "--max-update", "--save-interval-updates", "--keep-interval-updates",
-            "--seed", "--task", "--user-dir", "--criterion", "--assistant-off",
-            "--assistant-scorer", "--assistant-keep-rates", "--log-format", "-s", "-t",
-            "--source-lang", "--target-lang", "--max-epoch", "--assistant-rule")
-
-PLAN = re.compile(r"AutoAssist epoch (\d+) plan: kept (\d+) of (\d+) pairs")
-SAVED = re.compile(r"Saved checkpoint \S+ \(epoch \d+ @ (\d+) updates.*?"
-                   r"\(writing took ([0-9.eE+-]+) seconds\)")
-TRAIN_RECORD = re.compile(r"\| train \| (\{.*\})")
-VALID_RECORD = re.compile(r"\| valid \| (\{.*\})")
-
-
-class CurveError(Exception):
-    """A problem the user can fix (bad data directory, failed fairseq command...)."""
-
-
-def log(msg):
-    print(f"[curve {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # ------------------------------------------------------------------------------------- arguments
@@ -258,300 +233,31 @@ def check_data(args):
     return data, src, tgt, refs
 
 
-def read_lines(path):
-    """Lines of a text file, split on newlines only (not on Unicode line separators)."""
-    text = Path(path).read_text(encoding="utf-8")
-    if text.endswith("\n"):
-        text = text[:-1]
-    return text.split("\n") if text else []
 
 
 # --------------------------------------------------------------------------------------- machine
-def machine_info(threads):
-    import torch
-    import fairseq
-    import sacrebleu
-
-    cpu = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cuda = torch.cuda.is_available()
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {
-        "cpu_model": cpu or platform.processor() or platform.machine(),
-        "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": usable,
-        "threads": threads if threads is not None else os.environ.get("OMP_NUM_THREADS", "torch default"),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "fairseq": fairseq.__version__,
-        "sacrebleu": sacrebleu.__version__,
-        "device": f"cuda:{torch.cuda.get_device_name(0)}" if cuda else "cpu",
-        "cuda": torch.version.cuda if cuda else None,
-    }
 
 
 # -------------------------------------------------------------------------------------- training
-def train_command(args, data, src, tgt, seed, run, save_dir, keep_rates_file=None, cpu=True):
-    cmd = ["fairseq-train", str(data), "--user-dir", str(USER_DIR),
-           "--task", "autoassist_translation",
-           "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
-           "-s", src, "-t", tgt, *PRESETS[args.arch]["args"],
-           "--seed", str(seed), "--max-update", str(args.updates),
-           "--save-interval-updates", str(args.eval_every), "--keep-interval-updates", "-1",
-           "--disable-validation", "--no-save-optimizer-state",
-           "--save-dir", str(save_dir), "--log-format", "json"]
-    if cpu:
-        cmd.append("--cpu")
-    if args.fp16:
-        cmd.append("--fp16")
-    if args.bf16:
-        cmd.append("--bf16")
-    cmd += args.extra_args
-    if run == "baseline":
-        cmd.append("--assistant-off")
-    elif run == "random":
-        cmd += ["--assistant-scorer", "random", "--assistant-keep-rates", str(keep_rates_file)]
-    return cmd
 
 
-def child_env(args):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if args.threads is not None:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
-    return env
 
 
-def run_logged(cmd, log_path, env, echo=None):
-    """Run *cmd*, writing its output to *log_path*; lines for which *echo* returns text are
-    printed. Raises CurveError with the log's tail when it fails."""
-    with open(log_path, "w", encoding="utf-8") as out:
-        out.write("# " + shlex.join(cmd) + "\n")
-        out.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=env, cwd=REPO, bufsize=1)
-        for line in proc.stdout:
-            out.write(line)
-            shown = echo(line) if echo else None
-            if shown:
-                log(shown)
-        rc = proc.wait()
-    if rc != 0:
-        tail = "\n".join(read_lines(log_path)[-30:])
-        raise CurveError(f"{cmd[0]} failed with status {rc} (log: {log_path}):\n{tail}")
 
 
-def echo_train(line):
-    if "| train |" in line:
-        m = TRAIN_RECORD.search(line)
-        if m:
-            r = json.loads(m.group(1))
-            keep = f", keep_rate {r['train_keep_rate']}" if "train_keep_rate" in r else ""
-            return (f"  epoch {r.get('epoch')} done: {r.get('train_num_updates')} updates, "
-                    f"loss {r.get('train_loss')}{keep}")
-    if PLAN.search(line):
-        return "  " + line.split(" | ")[-1].strip()
-    return None
 
 
-def parse_train_log(text):
-    """Epochs (keep rates from the train records, which count pairs of chunks planned during the
-    epoch too, else from the plan lines; end updates from the train records) and the checkpoint
-    write seconds per save."""
-    plans = {int(e): (int(k), int(c)) for e, k, c in PLAN.findall(text)}
-    ends = {}
-    for m in TRAIN_RECORD.finditer(text):
-        r = json.loads(m.group(1))
-        ends[int(r["epoch"])] = int(float(r["train_num_updates"]))
-        if "train_kept_pairs" in r and "train_candidates" in r:
-            plans[int(r["epoch"])] = (int(float(r["train_kept_pairs"])),
-                                      int(float(r["train_candidates"])))
-    epochs = []
-    for e in sorted(set(plans) | set(ends)):
-        kept, cand = plans.get(e, (None, None))
-        epochs.append({"epoch": e, "kept_pairs": kept, "candidates": cand,
-                       "keep_rate": kept / cand if cand else 1.0,
-                       "end_updates": ends.get(e)})
-    writes = [(int(u), float(s)) for u, s in SAVED.findall(text)]
-    return epochs, writes
 
 
-def load_checkpoint_meta(path):
-    import torch
-    import fairseq_autoassist  # noqa: F401  (allows argparse.Namespace for weights_only loads)
-
-    state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    progress = state.get("task_state", {}).get("train_progress")
-    if progress is None:
-        raise CurveError(f"{path} has no task_state['train_progress']: was it written by "
-                         f"--task autoassist_translation of this plugin?")
-    it = state["extra_state"]["train_iterator"]
-    # fairseq stores an epoch-end iterator as (next epoch, 0 iterations)
-    epoch = int(it["epoch"]) - 1 if int(it["iterations_in_epoch"]) == 0 else int(it["epoch"])
-    return {"updates": int(state["optimizer_history"][-1]["num_updates"]), "epoch": epoch,
-            "train_seconds": float(progress["train_seconds"]),
-            "trained_target_tokens": int(progress["trained_target_tokens"])}
 
 
-def collect_checkpoints(run_dir, eval_every, keep_all):
-    """The run's checkpoints on the K-update grid (plus the last one), with wall seconds net of
-    earlier checkpoint writes; files off the grid are deleted unless *keep_all*."""
-    ck_dir = run_dir / "checkpoints"
-    text = (run_dir / "train.log").read_text(encoding="utf-8")
-    epochs, writes = parse_train_log(text)
-    metas = {}
-    for path in sorted(ck_dir.glob("checkpoint*.pt")):
-        meta = load_checkpoint_meta(path)
-        meta["file"] = path
-        metas.setdefault(meta["updates"], []).append(meta)
-    if not metas:
-        raise CurveError(f"no checkpoint in {ck_dir}: see {run_dir / 'train.log'}")
-    last = max(metas)
-    chosen, drop = [], []
-    for updates in sorted(metas):
-        # prefer a named interval/epoch file over checkpoint_last.pt
-        group = sorted(metas[updates], key=lambda m: m["file"].name == "checkpoint_last.pt")
-        if updates % eval_every == 0 or updates == last:
-            chosen.append(group[0])
-            drop += [m["file"] for m in group[1:]]
-        else:
-            drop += [m["file"] for m in group]
-    if not keep_all:
-        for f in drop:
-            f.unlink()
-    keep = {e["epoch"]: e["keep_rate"] for e in epochs}
-    out = []
-    for m in chosen:
-        written = sum(s for u, s in writes if u < m["updates"])
-        out.append({
-            "file": str(m["file"].relative_to(run_dir.parent.parent)),
-            "updates": m["updates"], "epoch": m["epoch"],
-            "keep_rate": keep.get(m["epoch"], 1.0),
-            "train_seconds_raw": m["train_seconds"],
-            "checkpoint_write_seconds_before": written,
-            "wall_seconds": max(m["train_seconds"] - written, 0.0),
-            "trained_target_tokens": m["trained_target_tokens"],
-        })
-    return epochs, out
 
 
-def finished_run(run_dir, cmd, keep_rates, label):
-    """The saved train.json of *run_dir* when it was trained with *cmd* and *keep_rates* (reuse
-    it); otherwise None, with *run_dir* emptied for a new training run."""
-    info_path = run_dir / "train.json"
-    if info_path.is_file():
-        info = json.loads(info_path.read_text())
-        if info.get("command") == cmd and info.get("keep_rates_used") == keep_rates:
-            log(f"{label}: already trained ({info_path}), reused")
-            return info
-        log(f"{label}: command changed since the last run, training again")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    (run_dir / "checkpoints").mkdir(parents=True)
-    return None
 
 
-def train_run(args, ctx, seed, run):
-    run_dir = ctx["out"] / f"seed{seed}" / run
-    info_path = run_dir / "train.json"
-    keep_file = ctx["out"] / f"seed{seed}" / "autoassist" / "keep_rates.json"
-    cmd = train_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, run,
-                        run_dir / "checkpoints", keep_file, cpu=ctx["cpu"])
-    keep_rates = json.loads(keep_file.read_text()) if run == "random" else None
-    info = finished_run(run_dir, cmd, keep_rates, f"seed {seed} {run}")
-    if info is not None:
-        return info
-    log(f"seed {seed} {run}: training ({args.updates} updates) -> {run_dir}")
-    t0 = time.perf_counter()
-    run_logged(cmd, run_dir / "train.log", ctx["env"], echo=echo_train)
-    process_seconds = time.perf_counter() - t0
-    epochs, checkpoints = collect_checkpoints(run_dir, args.eval_every, args.keep_all_checkpoints)
-    info = {"run": run, "seed": seed, "command": cmd, "keep_rates_used": keep_rates,
-            "process_seconds": process_seconds, "epochs": epochs, "checkpoints": checkpoints}
-    if run == "autoassist":
-        rates = {str(e["epoch"]): e["keep_rate"] for e in epochs if e["candidates"]}
-        if not rates:
-            raise CurveError(f"no 'AutoAssist epoch N plan' line in {run_dir / 'train.log'}")
-        keep_file.write_text(json.dumps(rates, indent=1) + "\n")
-        info["keep_rates_file"] = str(keep_file)
-    info_path.write_text(json.dumps(info, indent=1) + "\n")
-    final = checkpoints[-1]
-    log(f"seed {seed} {run}: trained in {process_seconds:.1f} s (process), "
-        f"{final['wall_seconds']:.1f} s training wall to update {final['updates']}, "
-        f"{final['trained_target_tokens']} target tokens, {len(checkpoints)} checkpoints; "
-        f"keep rates per epoch: " + ", ".join(f"{e['keep_rate']:.4f}" for e in epochs))
-    return info
 
 
 # ------------------------------------------------------------------------------------ evaluation
-def evaluate_checkpoint(args, ctx, run_dir, ck):
-    """valid NLL (fairseq-validate) and test BLEU (fairseq-generate + sacrebleu) of one
-    checkpoint; cached in eval/<updates>.json."""
-    import sacrebleu
-    from sacrebleu.metrics import BLEU
-
-    eval_dir = run_dir / "eval"
-    eval_dir.mkdir(exist_ok=True)
-    cache = eval_dir / f"{ck['updates']}.json"
-    if cache.is_file():
-        res = json.loads(cache.read_text())
-        if (res.get("beam") == args.beam and res.get("checkpoint") == ck["file"]
-                and res.get("max_len_a", 0) == args.max_len_a
-                and res.get("max_len_b", 200) == args.max_len_b):
-            return res
-    path = ctx["out"] / ck["file"]
-    common = [str(ctx["data"]), "--user-dir", str(USER_DIR), "--task", "autoassist_translation",
-              "-s", ctx["src"], "-t", ctx["tgt"], "--path", str(path)]
-    if ctx["cpu"]:
-        common.append("--cpu")
-
-    t0 = time.perf_counter()
-    vlog = eval_dir / f"{ck['updates']}.validate.log"
-    run_logged(["fairseq-validate", *common, "--valid-subset", "valid",
-                "--max-tokens", str(args.valid_max_tokens), "--log-format", "json"],
-               vlog, ctx["env"])
-    m = VALID_RECORD.search(vlog.read_text(encoding="utf-8"))
-    if not m or "valid_nll_loss" not in json.loads(m.group(1)):
-        raise CurveError(f"no valid_nll_loss in {vlog}")
-    valid_nll = float(json.loads(m.group(1))["valid_nll_loss"])
-    t1 = time.perf_counter()
-
-    glog = eval_dir / f"{ck['updates']}.generate.txt"
-    run_logged(["fairseq-generate", *common, "--gen-subset", "test", "--beam", str(args.beam),
-                "--max-len-a", str(args.max_len_a), "--max-len-b", str(args.max_len_b),
-                "--batch-size", str(args.gen_batch_size), "--remove-bpe", "sentencepiece"],
-               glog, ctx["env"])
-    hyps = {}
-    for line in read_lines(glog):
-        if line.startswith("D-"):
-            sid, _score, *text = line[2:].split("\t", 2)
-            hyps[int(sid)] = text[0] if text else ""
-    refs = ctx["refs"]
-    if len(hyps) != len(refs) or set(hyps) != set(range(len(refs))):
-        raise CurveError(f"fairseq-generate gave {len(hyps)} hypotheses for {len(refs)} test "
-                         f"sentences ({ctx['refs_path']}); see {glog}")
-    ordered = [hyps[i] for i in range(len(refs))]
-    bleu = sacrebleu.corpus_bleu(ordered, [refs])
-    metric = BLEU()
-    metric.corpus_score(ordered, [refs])
-    t2 = time.perf_counter()
-    res = {"checkpoint": ck["file"], "updates": ck["updates"], "beam": args.beam,
-           "max_len_a": args.max_len_a, "max_len_b": args.max_len_b,
-           "valid_nll": valid_nll, "bleu": bleu.score, "bleu_text": str(bleu),
-           "signature": str(metric.get_signature()),
-           "validate_seconds": t1 - t0, "generate_seconds": t2 - t1, "eval_seconds": t2 - t0}
-    cache.write_text(json.dumps(res, indent=1) + "\n")
-    return res
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -718,7 +424,7 @@ def report(args, ctx, infos, evals, machine):
     for (seed, run), info in infos.items():
         for ck in info["checkpoints"]:
             ev = evals[(seed, run, ck["updates"])]
-            rows.append({"run": run, "arch": args.arch, "data": str(ctx["data"]), "seed": seed,
+            rows.append({"run": run, "arch": args.arch, "data": ctx["data_name"], "seed": seed,
                          "device": machine["device"], "checkpoint": ck["file"],
                          "wall_seconds": round(ck["wall_seconds"], 3), "updates": ck["updates"],
                          "trained_target_tokens": ck["trained_target_tokens"],
@@ -746,14 +452,15 @@ def report(args, ctx, infos, evals, machine):
     machine = dict(machine, load_average_at_end=[round(x, 2) for x in os.getloadavg()])
     signatures = sorted({ev["signature"] for ev in evals.values()})
     summary = {
-        "config": {"data": str(ctx["data"]), "src": ctx["src"], "tgt": ctx["tgt"],
+        "config": {"data": ctx["data_name"], "src": ctx["src"], "tgt": ctx["tgt"],
                    "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
                    "extra": args.extra_args, "updates": args.updates,
                    "eval_every": args.eval_every, "seeds": seeds, "beam": args.beam,
                    "max_len_a": args.max_len_a, "max_len_b": args.max_len_b,
                    "precision": precision, "test_sentences": len(ctx["refs"]),
-                   "commands": {f"seed{s}/{run}": shlex.join(infos[(s, run)]["command"])
-                                for s in seeds for run in RUNS}},
+                   "commands": {f"seed{s}/{run}": shlex.join(
+                       [ctx["relative"](a) for a in infos[(s, run)]["command"]])
+                       for s in seeds for run in RUNS}},
         "machine": machine,
         "sacrebleu_signature": signatures[0] if len(signatures) == 1 else signatures,
         "ratios": {"mean": time_to_target(curves),
@@ -799,7 +506,7 @@ def main(argv=None):
         out = Path(args.out).resolve()
         ctx = {"data": data, "src": src, "tgt": tgt, "refs_path": refs_path,
                "refs": read_lines(refs_path), "out": out, "cpu": cpu, "env": child_env(args),
-               "data_name": data_name(data), "relative": frontier.relative_to(REPO)}
+               "data_name": data_name(data), "relative": relative_to(REPO)}
         if args.epochs is not None:
             return frontier.main(args, ctx)
         if args.dry_run:
@@ -846,18 +553,5 @@ def main(argv=None):
     return 0
 
 
-def data_name(data):
-    """The data directory as committed results name it: relative to the repository when inside
-    it, else its name."""
-    try:
-        return str(Path(data).resolve().relative_to(REPO))
-    except ValueError:
-        return Path(data).name
-
-
-import frontier  # noqa: E402  (the compute-matched protocol; it imports this module)
-
 if __name__ == "__main__":
-    import curve  # one module whether run as a script or imported (frontier.py imports it)
-
-    sys.exit(curve.main())
+    sys.exit(main())

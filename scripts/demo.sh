@@ -22,5 +22,5 @@ ARCH=${ARCH:-transformer-128}
 
 python3 -m data_prep.multi30k --dest "$DATA" ${RAW:+--raw-dir "$RAW"}
 
-python3 scripts/curve.py --data "$DATA" --arch "$ARCH" --epochs "$EPOCHS" --budgets 0.5,0.75,1 \
+python3 -m scripts.curve --data "$DATA" --arch "$ARCH" --epochs "$EPOCHS" --budgets 0.5,0.75,1 \
     --rules "$RULE" --no-controls --seeds 1 --out "$OUT" --max-len-a 1.2 --max-len-b 10

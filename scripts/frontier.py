@@ -31,19 +31,19 @@ import csv
 import json
 import os
 import shlex
-import shutil
 import statistics
 import time
 
 import numpy as np
 
-import curve
-from curve import CurveError, log
-from presets import PRESETS
+from . import common, training
+from .common import CurveError, log
+from .evaluation import evaluate_checkpoint
+from .presets import PRESETS
 
 QUALITY = {"valid_nll": -1, "bleu": +1}  # sign: +1 when higher is better
 AXES = ("trained_target_tokens", "wall_seconds")
-COLUMNS = curve.COLUMNS + ["rule", "budget", "epochs", "weight_mean"]
+COLUMNS = common.COLUMNS + ["rule", "budget", "epochs", "weight_mean"]
 
 
 def plan_runs(args, seed_index):
@@ -70,7 +70,7 @@ def budget_epochs(epochs, budget):
 
 
 def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=None):
-    cmd = ["fairseq-train", str(ctx["data"]), "--user-dir", str(curve.USER_DIR),
+    cmd = ["fairseq-train", str(ctx["data"]), "--user-dir", str(common.USER_DIR),
            "--task", "autoassist_translation",
            "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
            "-s", ctx["src"], "-t", ctx["tgt"], *PRESETS[args.arch]["args"],
@@ -132,14 +132,14 @@ def train_run(args, ctx, seed, name, run, rule, epochs):
     # docs/ and copied back into --out are reused by a later invocation on another checkout
     recorded = [ctx["relative"](a) for a in cmd]
     keep_rates = json.loads(keep_file.read_text()) if keep_file else None
-    info = curve.finished_run(run_dir, recorded, keep_rates, f"seed {seed} {name}")
+    info = training.finished_run(run_dir, recorded, keep_rates, f"seed {seed} {name}")
     if info is not None:
         return info
     log(f"seed {seed} {name}: training {epochs} epochs -> {run_dir}")
     t0 = time.perf_counter()
-    curve.run_logged(cmd, run_dir / "train.log", ctx["env"], echo=curve.echo_train)
+    common.run_logged(cmd, run_dir / "train.log", ctx["env"], echo=training.echo_train)
     process_seconds = time.perf_counter() - t0
-    epochs_trained, checkpoints = curve.collect_checkpoints(run_dir, 10 ** 12, False)
+    epochs_trained, checkpoints = training.collect_checkpoints(run_dir, 10 ** 12, False)
     final = checkpoints[-1]
     info = {"name": name, "run": run, "rule": rule, "epochs": epochs, "seed": seed,
             "command": recorded, "keep_rates_used": keep_rates, "process_seconds": process_seconds,
@@ -163,7 +163,7 @@ def train_run(args, ctx, seed, name, run, rule, epochs):
 def weight_means(log_path):
     """Per epoch, the mean loss weight of the kept pairs (the epoch train records)."""
     out = {}
-    for m in curve.TRAIN_RECORD.finditer(log_path.read_text(encoding="utf-8")):
+    for m in training.TRAIN_RECORD.finditer(log_path.read_text(encoding="utf-8")):
         r = json.loads(m.group(1))
         if "train_weight_mean" in r:
             out[str(r["epoch"])] = float(r["train_weight_mean"])
@@ -461,7 +461,7 @@ def main(args, ctx):
                                            d.parent / rule / "keep_rates.json")))
         return 0
     ctx["out"].mkdir(parents=True, exist_ok=True)
-    machine = curve.machine_info(args.threads)
+    machine = common.machine_info(args.threads)
     log(f"{args.arch} on {ctx['data']} ({ctx['src']}-{ctx['tgt']}), seeds {args.seed_list}, "
         f"E = {args.epochs} epochs, baseline budgets {args.budgets}, rules {args.rules}; device "
         f"{machine['device']}, {machine['cpu_model']}, load average "
@@ -476,19 +476,8 @@ def main(args, ctx):
     evals = {}
     for (seed, name), info in infos.items():
         ck = dict(info["final"])
-        res = curve.evaluate_checkpoint(args, ctx, ctx["out"] / f"seed{seed}" / name, ck)
+        res = evaluate_checkpoint(args, ctx, ctx["out"] / f"seed{seed}" / name, ck)
         evals[(seed, name)] = res
         log(f"seed {seed} {name}: BLEU {res['bleu']:.2f}, valid NLL {res['valid_nll']:.3f}")
     report(args, ctx, infos, evals, machine)
     return 0
-
-
-def relative_to(base):
-    """A function that writes paths under *base* relative to it (for committed summaries)."""
-    base = str(base)
-
-    def rel(a):
-        a = str(a)
-        return os.path.relpath(a, base) if a.startswith(base + os.sep) else a
-    return rel
-

@@ -12,8 +12,9 @@ $PIP install -q numpy cython setuptools wheel
 # fairseq-fixed 0.12.3.1's requirements, less torchaudio (never imported by text tasks)
 $PIP install -q cffi "hydra-core==1.3.2" "omegaconf==2.3.0" regex "sacrebleu>=2" tqdm bitarray \
     scikit-learn packaging
+FAIRSEQ=$(sed -n 's/^FAIRSEQ = "\(.*\)".*/\1/p' setup.py)  # the version setup.py pins
 if ! ${PYTHON:-python3} -c "import fairseq" 2>/dev/null; then
-    $PIP install -q --no-build-isolation --no-deps "fairseq-fixed==0.12.3.1"
+    $PIP install -q --no-build-isolation --no-deps "$FAIRSEQ"
 fi
 $PIP install -q -e ".[test]"
 ${PYTHON:-python3} -c "import fairseq, torch; print('fairseq', fairseq.__version__, '| torch', torch.__version__)"

@@ -1,17 +1,6 @@
-import os
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_data():
-    """The shared real data: $AUTOASSIST_SHARED_DATA or ../shared/data beside the repository."""
-    path = Path(os.environ.get("AUTOASSIST_SHARED_DATA", REPO.parent / "shared" / "data"))
-    if not (path / "multi30k").is_dir():
-        raise FileNotFoundError(f"shared data not found at {path}: set AUTOASSIST_SHARED_DATA")
-    return path
+from helpers import shared_data_dir
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +10,7 @@ def m30k(tmp_path_factory):
     from data_prep.prepare import prepare
 
     dest = tmp_path_factory.mktemp("m30k") / "bin"
-    prepare(raw_dir=shared_data() / "multi30k", src="de", tgt="en", dest=dest, train="train",
+    prepare(raw_dir=shared_data_dir() / "multi30k", src="de", tgt="en", dest=dest, train="train",
             valid="val", test="test_2016_flickr", vocab_size=1000, limit_train=2000,
             limit_valid=200, limit_test=100)
     return dest

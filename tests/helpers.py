@@ -1,18 +1,16 @@
 """Helpers shared by the tests."""
 
-import os
 from pathlib import Path
+
+from data_prep import fetch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def shared_data_dir():
-    """The shared data directory (with multi30k/ and wmt-news-de-en/):
-    $AUTOASSIST_SHARED_DATA, else ../shared/data relative to the repository root.
-
-    Raises FileNotFoundError with a clear message when it is missing.
-    """
-    path = Path(os.environ.get("AUTOASSIST_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+    """The shared data directory of :func:`data_prep.fetch.shared_data_dir`, which the tests need
+    (with multi30k/ and wmt-news-de-en/): a clear FileNotFoundError when it is missing."""
+    path = fetch.shared_data_dir()
     missing = [name for name in ("multi30k", "wmt-news-de-en") if not (path / name).is_dir()]
     if missing:
         raise FileNotFoundError(

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fairseq_autoassist.records import read_records
+
 REPO = Path(__file__).resolve().parents[1]
 USER_DIR = str(REPO / "fairseq_autoassist")
 AUTOASSIST = ["--user-dir", USER_DIR, "--task", "autoassist_translation",
@@ -36,9 +38,10 @@ OPTIM = ["--optimizer", "adam", "--lr", "3e-3", "--lr-scheduler", "inverse_sqrt"
          "--cpu", "--seed", "1", "--log-format", "json", "--log-interval", "5"]
 
 
-def run(cmd, check=True, timeout=600, **kwargs):
-    """Run a command; return (returncode, stdout + stderr)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run(cmd, check=True, timeout=600, env=None, **kwargs):
+    """Run a command (with the variables *env* added to the environment); return (returncode,
+    stdout + stderr)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.run([str(c) for c in cmd], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout, **kwargs)
     out = proc.stdout + proc.stderr
@@ -47,10 +50,13 @@ def run(cmd, check=True, timeout=600, **kwargs):
     return proc.returncode, out
 
 
-def train(data, save_dir, *extra, arch="transformer", langs=("de", "en"), check=True):
-    cmd = ["fairseq-train", data, "-s", langs[0], "-t", langs[1], *ARCHS[arch], *OPTIM,
-           "--save-dir", save_dir, *extra]
-    return run(cmd, check=check)
+def train_cmd(data, save_dir, *extra, arch="transformer", langs=("de", "en")):
+    return ["fairseq-train", data, "-s", langs[0], "-t", langs[1], *ARCHS[arch], *OPTIM,
+            "--save-dir", save_dir, *extra]
+
+
+def train(data, save_dir, *extra, arch="transformer", langs=("de", "en"), check=True, env=None):
+    return run(train_cmd(data, save_dir, *extra, arch=arch, langs=langs), check=check, env=env)
 
 
 def log_records(log, tag):
@@ -61,40 +67,50 @@ def log_records(log, tag):
     return out
 
 
-PLAN = re.compile(r"AutoAssist epoch (\d+) plan: kept (\d+) of (\d+) pairs \(keep_rate ([\d.]+)")
-
-
 def updates_per_epoch(log):
     """Updates trained in each epoch, from fairseq's epoch train lines."""
     done = [int(r["train_num_updates"]) for r in log_records(log, "train")]
     return [b - a for a, b in zip([0] + done, done)]
 
 
-def plans(log):
-    """(epoch, kept, candidates, keep_rate) of each epoch plan logged."""
-    return [(int(e), int(k), int(c), float(r)) for e, k, c, r in PLAN.findall(log)]
+def records(directory):
+    """The plan records (fairseq_autoassist/records.py) in *directory*/plans.jsonl, in order; []
+    when there are none. A resumed run appends to its save dir's records: slice off the lines
+    the earlier run wrote."""
+    if not (Path(directory) / "plans.jsonl").is_file():
+        return []
+    return read_records(directory)
+
+
+def progress(checkpoint):
+    """(trained target tokens, training seconds) saved in *checkpoint*."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    p = state["extra_state"]["train_iterator"]["training_progress"]
+    return p["trained_target_tokens"], p["train_seconds"]
+
+
+def plans(recs):
+    """(epoch, kept, candidates, keep_rate) of each epoch plan started, from *recs*."""
+    return [(r["epoch"], r["kept_pairs"], r["candidates"], r["keep_rate"])
+            for r in recs if r["event"] == "plan"]
 
 
 def python(*args, **kwargs):
     return run([sys.executable, *args], **kwargs)
 
 
-PLAN_BATCHES = re.compile(r"AutoAssist epoch (\d+) plan: kept .*?, (\d+) batches")
-CHUNK = re.compile(r"AutoAssist epoch (\d+) chunk (\d+)/(\d+) planned ([^:]*): kept (\d+) of (\d+) "
-                   r"pairs \(the rule alone keeps (\d+); (\d+) decisions changed since the epoch "
-                   r"start\), (\d+) batches")
+def plan_batches(recs):
+    """{epoch: batches the epoch's start plan fixed}, from *recs*."""
+    return {r["epoch"]: r["batches"] for r in recs if r["event"] == "plan"}
 
 
-def plan_batches(log):
-    """{epoch: batches the epoch's start plan fixed}."""
-    return {int(e): int(b) for e, b in PLAN_BATCHES.findall(log)}
-
-
-def chunk_plans(log):
+def chunk_plans(recs):
     """(epoch, chunk, of, when, kept, pairs, rule_kept, changed, batches) of each chunk planned
-    during an epoch."""
-    return [(int(e), int(k), int(n), when, int(kept), int(c), int(r), int(ch), int(b))
-            for e, k, n, when, kept, c, r, ch, b in CHUNK.findall(log)]
+    during an epoch, from *recs*."""
+    return [(r["epoch"], r["chunk"], r["chunks"], r["when"], r["kept"], r["pairs"],
+             r["rule_kept"], r["changed"], r["batches"]) for r in recs if r["event"] == "chunk"]
 
 
 def torchrun(data, save_dir, *extra, nproc=2, arch="transformer", langs=("de", "en"), check=True,
@@ -110,10 +126,7 @@ def torchrun_cmd(data, save_dir, *extra, nproc=2, arch="transformer", langs=("de
             *extra]
 
 
-CHECKSUM = re.compile(r"AutoAssist epoch (\d+): Assistant checksum ([0-9a-f]{8}), plan checksum "
-                      r"([0-9a-f]{8}), (\d+) batches, identical on all (\d+) rank\(s\)")
-
-
-def checksums(log):
-    """(epoch, Assistant checksum, plan checksum, batches, ranks) of each epoch plan."""
-    return [(int(e), a, p, int(b), int(n)) for e, a, p, b, n in CHECKSUM.findall(log)]
+def checksums(recs):
+    """(epoch, Assistant checksum, plan checksum, batches, ranks) of each epoch plan started."""
+    return [(r["epoch"], r["assistant_checksum"], r["plan_checksum"], r["batches"], r["ranks"])
+            for r in recs if r["event"] == "plan"]

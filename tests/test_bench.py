@@ -1,25 +1,23 @@
-"""scripts/bench.py: the quick mode runs end to end and reports every figure; its invariant checks
+"""scripts.bench: the quick mode runs end to end and reports every figure; its invariant checks
 catch a broken plan (timings are reported, never asserted)."""
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from runs import REPO, python
+from runs import python
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench", REPO / "scripts" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from scripts import bench
+
+    return bench
 
 
 def test_quick_bench_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    _, log = python(REPO / "scripts" / "bench.py", "--quick", "--out", out, timeout=300)
+    _, log = python("-m", "scripts.bench", "--quick", "--out", out, timeout=300)
     res = json.loads(out.read_text())
     assert [r["pairs"] for r in res["scoring"]] == [10_000, 100_000]
     assert all(r["pairs_per_s"] > 0 for r in res["scoring"])
@@ -41,18 +39,16 @@ def planned(tmp_path_factory):
     """A 5,000-pair synthetic corpus planned in 3 chunks, every chunk planned."""
     bench = load_bench()
     dataset, d = bench.synthetic_dataset(tmp_path_factory.mktemp("synth"), 5000, 2000)
-    from fairseq_autoassist.sampler import Batcher, EpochPlanner
+    from fairseq_autoassist.plan import Batcher
     from fairseq_autoassist.tokens import PairTables
 
     tables = PairTables(dataset)
     assistant = bench.trained_assistant(tables, len(d))
     batcher = Batcher(bench.make_task(d), dataset, 1000, None, (1024, 1024), False, 8, seed=1)
-    planner = EpochPlanner(batcher, tables, assistant, bench._NoFeed(), base_prob=0.5,
-                           warmup_epochs=1, seed=1, chunks=3)
-    plan = planner.plan(2)
+    plan, decide = bench.plan_epoch(batcher, tables, assistant, 2, chunks=3)
     budgets = list(plan.budgets)
     for k in (1, 2):
-        plan._plan_chunk(k, "in the test")
+        plan.plan_chunk(k, decide)
     return bench, plan, dataset, budgets
 
 
@@ -69,9 +65,9 @@ def test_bench_invariants_hold_on_a_real_plan(planned):
 ])
 def test_bench_invariants_catch_a_broken_plan(planned, breakage, message):
     bench, plan, dataset, budgets = planned
-    saved = [list(b) for b in plan._batches]
+    saved = [list(plan.chunk_batches(k)) for k in range(plan.planned)]
     try:
-        chunk = plan._batches[1]
+        chunk = plan.chunk_batches(1)  # the plan's own list: broken in place
         if breakage == "duplicate":
             chunk[0] = np.concatenate([chunk[0], chunk[1][:1]])
         elif breakage == "stranger":
@@ -90,7 +86,8 @@ def test_bench_invariants_catch_a_broken_plan(planned, breakage, message):
         with pytest.raises(bench.InvariantError, match=message):
             bench.check_plan(plan, dataset, 1000, budgets)
     finally:
-        plan._batches[:] = saved
+        for k, batches in enumerate(saved):
+            plan.chunk_batches(k)[:] = batches
 
 
 def test_bench_exits_1_on_an_invariant_error(tmp_path, monkeypatch):

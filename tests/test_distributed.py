@@ -1,7 +1,6 @@
 """Distributed training: real fairseq-train runs on 2 CPU processes (gloo) started by
 fairseq-autoassist-torchrun, compared with 1-process runs; and the launcher's flags."""
 
-import json
 import os
 import signal
 import subprocess
@@ -10,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fairseq_autoassist_launch as launch
+from fairseq_autoassist_cli import torchrun as launch
 from runs import (AUTOASSIST, REPO, checksums, chunk_plans, log_records, plan_batches, plans,
-                  torchrun, torchrun_cmd, train, updates_per_epoch)
+                  progress, records, torchrun, torchrun_cmd, train, updates_per_epoch)
 
 
 def each_kept_pair_trained_once(log):
@@ -22,9 +21,9 @@ def each_kept_pair_trained_once(log):
                            for r in records)
 
 
-def plan_records(plan_dir):
-    """The JSON lines of --assistant-plan-dir, in order, and each epoch's kept ids."""
-    lines = [json.loads(x) for x in (plan_dir / "plans.jsonl").read_text().splitlines()]
+def complete_plans(plan_dir):
+    """The complete-plan records of --assistant-plan-dir, in order, and each epoch's kept ids."""
+    lines = [r for r in records(plan_dir) if r["event"] == "complete"]
     kept = {r["epoch"]: np.load(plan_dir / f"epoch{r['epoch']}.npz")["kept"] for r in lines}
     return lines, kept
 
@@ -35,8 +34,9 @@ def test_two_ranks_train_the_one_process_plan(m30k, tmp_path):
     train(m30k, tmp_path / "init", *AUTOASSIST, "--max-epoch", "2", "--no-epoch-checkpoints")
     args = [*AUTOASSIST, "--max-epoch", "3", "--no-epoch-checkpoints", "--assistant-warmup-epochs",
             "0", "--assistant-init", tmp_path / "init" / "checkpoint_last.pt", "--assistant-freeze"]
-    _, one = train(m30k, tmp_path / "one", *args)
-    _, two = torchrun(m30k, tmp_path / "two", *args)
+    _, one_log = train(m30k, tmp_path / "one", *args)
+    _, two_log = torchrun(m30k, tmp_path / "two", *args)
+    one, two = records(tmp_path / "one"), records(tmp_path / "two")
 
     c1, c2 = checksums(one), checksums(two)
     assert [c[:4] for c in c1] == [c[:4] for c in c2] and len(c1) == 3
@@ -45,9 +45,12 @@ def test_two_ranks_train_the_one_process_plan(m30k, tmp_path):
     assert plans(one) == plans(two)
     assert all(rate < 1.0 for *_, rate in plans(two))
     batches = [c[3] for c in c2]
-    assert updates_per_epoch(one) == batches
-    assert updates_per_epoch(two) == [-(-b // 2) for b in batches]
-    assert each_kept_pair_trained_once(one) and each_kept_pair_trained_once(two)
+    assert updates_per_epoch(one_log) == batches
+    assert updates_per_epoch(two_log) == [-(-b // 2) for b in batches]
+    assert each_kept_pair_trained_once(one_log) and each_kept_pair_trained_once(two_log)
+    # the same pairs trained: 2 ranks count both ranks' target tokens
+    tokens = progress(tmp_path / "one" / "checkpoint_last.pt")[0]
+    assert progress(tmp_path / "two" / "checkpoint_last.pt")[0] == tokens > 0
 
 
 def test_two_ranks_keep_one_learning_assistant_and_resume(m30k, tmp_path):
@@ -56,7 +59,10 @@ def test_two_ranks_keep_one_learning_assistant_and_resume(m30k, tmp_path):
     resumes to the same Assistant, plan and losses."""
     args = [*AUTOASSIST, "--max-epoch", "3", "--no-epoch-checkpoints", "--assistant-plan-chunks",
             "2", "--num-workers", "0", "--data-buffer-size", "0", "--save-interval-updates", "4"]
-    _, whole = torchrun(m30k, tmp_path / "a", *args, "--assistant-plan-dir", tmp_path / "plans-a")
+    _, whole_log = torchrun(m30k, tmp_path / "a", *args, "--assistant-plan-dir",
+                            tmp_path / "plans-a")
+    assert not records(tmp_path / "a")  # --assistant-plan-dir: the records go there
+    whole = records(tmp_path / "plans-a")
     c = checksums(whole)
     assert [e for e, *_ in c] == [1, 2, 3] and {n for *_, n in c} == {2}
     assert len({a for _, a, *_ in c}) == 3  # it learns between epochs
@@ -64,29 +70,32 @@ def test_two_ranks_keep_one_learning_assistant_and_resume(m30k, tmp_path):
     assert [(e, k) for e, k, *_ in chunks] == [(1, 2), (2, 2), (3, 2)]
     assert all(ch[3].startswith("after batch") for ch in chunks)
     budgets = plan_batches(whole)
-    steps = updates_per_epoch(whole)
+    steps = updates_per_epoch(whole_log)
     assert steps == [-(-budgets[e] // 2) for e in (1, 2, 3)]
-    assert each_kept_pair_trained_once(whole)
-    records = log_records(whole, "train")
-    assert float(records[2]["train_keep_rate"]) < 1.0
-    # the plan records: one line per epoch (the first rank writes), written once both chunks were
+    assert each_kept_pair_trained_once(whole_log)
+    epoch_lines = log_records(whole_log, "train")
+    assert float(epoch_lines[2]["train_keep_rate"]) < 1.0
+    # the complete plans: one per epoch (the first rank writes), written once both chunks were
     # planned, agreeing with the logged kept pairs and start-plan budgets
-    lines, kept = plan_records(tmp_path / "plans-a")
+    assert [r["event"] for r in whole] == ["plan", "chunk", "complete"] * 3
+    lines, kept = complete_plans(tmp_path / "plans-a")
     assert [r["epoch"] for r in lines] == [1, 2, 3]
-    for r, rec in zip(lines, records):
+    for r, rec in zip(lines, epoch_lines):
         assert r["kept_pairs"] == int(float(rec["train_kept_pairs"])) == len(kept[r["epoch"]])
         assert r["chunks"] == 2 and sum(r["budgets"]) == budgets[r["epoch"]]
 
     stop = steps[0] + steps[1] // 2
     plan_dir = ["--assistant-plan-dir", tmp_path / "plans-b"]
-    _, first = torchrun(m30k, tmp_path / "b", *args, *plan_dir, "--max-update", str(stop))
-    _, second = torchrun(m30k, tmp_path / "b", *args, *plan_dir)
-    assert "Loaded checkpoint" in second
+    torchrun(m30k, tmp_path / "b", *args, *plan_dir, "--max-update", str(stop))
+    n = len(records(tmp_path / "plans-b"))
+    _, second_log = torchrun(m30k, tmp_path / "b", *args, *plan_dir)
+    assert "Loaded checkpoint" in second_log
+    second = records(tmp_path / "plans-b")[n:]
     assert checksums(second)[-1] == c[-1]  # epoch 3 starts from the same Assistant and plan
-    resumed, resumed_kept = plan_records(tmp_path / "plans-b")
+    resumed, resumed_kept = complete_plans(tmp_path / "plans-b")
     assert [r["epoch"] for r in resumed] == [1, 2, 3]  # the restored epoch 2 is not recorded again
     assert resumed[-1] == lines[-1] and np.array_equal(resumed_kept[3], kept[3])
-    got, want = log_records(second, "train")[-1], records[2]
+    got, want = log_records(second_log, "train")[-1], epoch_lines[2]
     for key in ("train_loss", "train_nll_loss", "train_num_updates", "train_keep_rate",
                 "train_kept_pairs", "train_assistant_auc", "train_assistant_losses"):
         assert got[key] == want[key], key
@@ -99,7 +108,7 @@ def test_a_rank_without_batches_does_not_hang(m30k, tmp_path):
     _, log = torchrun(m30k, tmp_path / "ck", *AUTOASSIST, "--max-epoch", "3",
                       "--no-epoch-checkpoints", "--assistant-scorer", "random",
                       "--assistant-keep-rates", rates, timeout=240)
-    assert plan_batches(log) == {1: 1, 2: 1, 3: 1}
+    assert plan_batches(records(tmp_path / "ck")) == {1: 1, 2: 1, 3: 1}
     assert updates_per_epoch(log) == [1, 1, 1]
     assert each_kept_pair_trained_once(log)
 

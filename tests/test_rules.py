@@ -1,7 +1,6 @@
 """Keep rules, loss weights, the noisy-corpus script and the frontier's saving arithmetic, in-process."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ import torch
 import fairseq_autoassist  # noqa: F401  (registers the task, criterion and schedule)
 from fairseq_autoassist.assistant import Assistant
 from fairseq_autoassist.rules import KeepRule, anneal_start
-from runs import REPO
 from test_units import setup, synthetic  # noqa: F401  (fixture)
 
 
@@ -19,7 +17,7 @@ class _Scores:
     confidence = 0.3
     loss_mean = 5.0
 
-    def keep_prob(self, tables, ids):
+    def hard_prob(self, tables, ids):
         return (np.asarray(ids) % 10) / 10.0
 
 
@@ -167,8 +165,7 @@ def test_corrupt_misaligns_the_recorded_pairs_only(m30k, tmp_path):
 
 # ------------------------------------------------------------------ the saving
 def test_saving_interpolates_on_the_baseline_frontier():
-    sys.path.insert(0, str(REPO / "scripts"))
-    import frontier
+    from scripts import frontier
 
     base = [{"budget": 0.5, "trained_target_tokens": 100, "valid_nll": 3.0},
             {"budget": 0.75, "trained_target_tokens": 150, "valid_nll": 2.6},
@@ -195,9 +192,7 @@ def test_saving_interpolates_on_the_baseline_frontier():
 
 
 def test_first_seed_budgets_add_baselines_to_the_first_seed_only():
-    sys.path.insert(0, str(REPO / "scripts"))
-    import curve
-    import frontier
+    from scripts import curve, frontier
 
     args = curve.parse_args(["--data", "d", "--arch", "tiny", "--out", "o", "--epochs", "4",
                              "--budgets", "0.5,1", "--first-seed-budgets", "2,1",

@@ -1,6 +1,7 @@
 """Focused tests of the plugin's pieces, in-process (no --user-dir here)."""
 
 import io
+import json
 import logging
 
 import numpy as np
@@ -12,8 +13,9 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
 import fairseq_autoassist  # noqa: F401  (registers the task and criterion)
 from fairseq_autoassist.assistant import Assistant, roc_auc
-from fairseq_autoassist.feed import LossFeed
-from fairseq_autoassist.sampler import Batcher, EpochPlanner, fit, keep_mask
+from fairseq_autoassist.autoassist import AutoAssist
+from fairseq_autoassist.plan import Batcher, fit, keep_mask
+from fairseq_autoassist.task import AutoAssistTranslationConfig
 from fairseq_autoassist.tokens import TokenTable
 from runs import ARCHS
 
@@ -127,7 +129,7 @@ def test_assistant_learns_a_synthetic_rule(features):
     stats = a.epoch_stats()
     assert stats["assistant_acc"] > 0.85, stats
     assert stats["assistant_auc"] > 0.9, stats
-    q = a.keep_prob(tables, np.arange(len(tables)))
+    q = a.hard_prob(tables, np.arange(len(tables)))
     assert roc_auc(q, hard) > 0.9
     assert a.confidence > 0.8
 
@@ -142,7 +144,7 @@ def test_document_frequency_counts_sentences_not_tokens():
     np.testing.assert_array_equal(document_frequency(tables.src, vocab), want)
 
 
-def test_keep_prob_equals_the_learning_path():
+def test_hard_prob_equals_the_learning_path():
     """The planning path (folded IDF weights) gives the probabilities the update path computes."""
     tables, hard, loss, vocab = synthetic(n=2000)
     for features in ("bow", "tfidf"):
@@ -154,8 +156,8 @@ def test_keep_prob_equals_the_learning_path():
         # a few pairs (gathered) and most of them (summed in corpus order, then picked)
         for n in (300, 1900):
             ids = np.random.default_rng(n).permutation(2000)[:n]
-            z, _ = a._logits(tables, ids)
-            np.testing.assert_allclose(a.keep_prob(tables, ids), 1 / (1 + np.exp(-z)),
+            z, _ = a.logits(tables, ids)
+            np.testing.assert_allclose(a.hard_prob(tables, ids), 1 / (1 + np.exp(-z)),
                                        rtol=1e-9, atol=1e-12)
 
 
@@ -190,11 +192,11 @@ def test_assistant_state_round_trips_through_weights_only_load():
     b = Assistant(tables, vocab, vocab)
     b.load_state_dict(torch.load(buf, weights_only=True))
     ids = np.arange(len(tables))
-    np.testing.assert_array_equal(a.keep_prob(tables, ids), b.keep_prob(tables, ids))
+    np.testing.assert_array_equal(a.hard_prob(tables, ids), b.hard_prob(tables, ids))
     assert a.epoch_stats() == b.epoch_stats()
     a.learn(tables, np.arange(300, 350), loss[300:350] * 10, np.full(50, 10.0))
     b.learn(tables, np.arange(300, 350), loss[300:350] * 10, np.full(50, 10.0))
-    np.testing.assert_array_equal(a.keep_prob(tables, ids), b.keep_prob(tables, ids))
+    np.testing.assert_array_equal(a.hard_prob(tables, ids), b.hard_prob(tables, ids))
 
 
 def test_roc_auc():
@@ -262,97 +264,111 @@ def test_fit_fills_the_budget_exactly_from_the_top_of_the_ranking(setup, shift):
 
 
 class _Stub:
+    """An Assistant stand-in: probability of hard 0 for every pair, confidence 1."""
     confidence = 1.0
-
-    def drain(self):
-        pass
 
     def begin_epoch(self, epoch, n):
         pass
 
-    def keep_prob(self, tables, ids):
+    def hard_prob(self, tables, ids):
         return np.zeros(len(ids))
+
+    def checksum(self):
+        return 0
+
+    def state_dict(self):
+        return {}
+
+
+def autoassist(task, dataset, batcher, assistant, seed=1, random_rates=None, tmp_path=None,
+               **options):
+    """An AutoAssist planning *dataset* with *assistant* (a stand-in) and config *options*;
+    *random_rates* make it the random control (the rates go through a keep-rates file)."""
+    if random_rates is not None:
+        path = tmp_path / "rates.json"
+        path.write_text(json.dumps(random_rates))
+        options.update(assistant_scorer="random", assistant_keep_rates=str(path))
+    cfg = AutoAssistTranslationConfig(max_epoch=100, no_save=True, **options)
+    aa = AutoAssist(cfg, dataset, len(task.src_dict), len(task.tgt_dict))
+    aa.assistant = assistant
+    aa.use(dataset, batcher, seed)
+    return aa
 
 
 def test_a_plan_that_keeps_nothing_trains_one_batch(setup, caplog):
-    from fairseq_autoassist.tokens import PairTables
-
     task, _, _, valid = setup
     batcher = Batcher(task, valid, 400, None, (1024, 1024), False, 8, seed=1)
-    stub = _Stub()
-    planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.0,
-                           warmup_epochs=0, seed=1)
+    aa = autoassist(task, valid, batcher, _Stub(), assistant_base_prob=0.0,
+                    assistant_warmup_epochs=0)
     with caplog.at_level(logging.INFO):
-        plan = planner.plan(3)
-        plan.log()
-    batches, stats = plan.frozen(), plan.stats()
+        plan = aa.plan_epoch(3)
+        aa.epoch_started()
+    batches, stats = plan.length_batches(), plan.stats()
     assert len(batches) == 1 and stats["kept_pairs"] == len(batches[0]) > 0
     assert plan.keep.sum() == len(batches[0])
     assert "kept no pair" in caplog.text
 
 
 def test_an_epoch_plan_applies_the_keep_rule(setup):
-    """The planner's decisions for an epoch are keep_mask's: u < p + (1 - p) q, with the epoch's
-    draws (seed, epoch) and the Assistant's q."""
-    from fairseq_autoassist.tokens import PairTables
-
+    """The decisions for an epoch are keep_mask's: u < p + (1 - p) q, with the epoch's draws
+    (seed, epoch) and the Assistant's q."""
     task, _, _, valid = setup
     batcher = Batcher(task, valid, 400, None, (1024, 1024), False, 8, seed=1)
     stub = _Stub()
     stub.confidence = 0.2  # p = max(0.3, 1 - 0.2) = 0.8
-    stub.keep_prob = lambda tables, ids: (np.asarray(ids) % 7) / 7.0
-    planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.3,
-                           warmup_epochs=1, seed=5)
-    plan = planner.plan(4)
+    stub.hard_prob = lambda tables, ids: (np.asarray(ids) % 7) / 7.0
+    plan = autoassist(task, valid, batcher, stub, seed=5, assistant_base_prob=0.3,
+                      assistant_warmup_epochs=1).plan_epoch(4)
     cand = plan.candidates
     np.testing.assert_array_equal(plan.keep[cand], keep_mask((5, 4), 0.8, (cand % 7) / 7.0))
     assert plan.keep.sum() == plan.keep[cand].sum() < len(cand)
 
 
-def test_random_control_drops_at_the_given_rates(setup):
-    from fairseq_autoassist.tokens import PairTables
-
+def test_random_control_drops_at_the_given_rates(setup, tmp_path):
     task, _, _, valid = setup
     batcher = Batcher(task, valid, 400, None, (1024, 1024), False, 8, seed=1)
     stub = _Stub()
-    stub.keep_prob = None  # the random control never asks the Assistant
-    planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.5,
-                           warmup_epochs=1, seed=1, random_rates={1: 1.0, 2: 0.25})
-    rates = [planner.plan(epoch).stats()["keep_rate"] for epoch in (1, 2, 3)]
+    stub.hard_prob = None  # the random control never asks the Assistant
+    aa = autoassist(task, valid, batcher, stub, random_rates={1: 1.0, 2: 0.25},
+                    tmp_path=tmp_path, assistant_base_prob=0.5, assistant_warmup_epochs=1)
+    rates = [aa.plan_epoch(epoch).stats()["keep_rate"] for epoch in (1, 2, 3)]
     assert rates[0] == 1.0
     for r in rates[1:]:  # epoch 3 keeps the last rate
         assert abs(r - 0.25) < 4 * (0.25 * 0.75 / len(valid)) ** 0.5
 
 
-# ------------------------------------------------------------------ feed
-class _Failing:
-    def learn(self, *args):
-        raise ValueError("broken assistant")
+# ------------------------------------------------------------------ the training step
+class _Recorder(_Stub):
+    def __init__(self):
+        self.seen = []
+
+    def learn(self, tables, ids, losses, ntokens):
+        self.seen.append((ids.tolist(), losses.tolist(), ntokens.tolist()))
 
 
-def test_feed_error_stops_training_instead_of_hanging():
-    feed = LossFeed(_Failing())
-    t = torch.arange(4)
-    feed.put(None, t, t.float(), t)
-    with pytest.raises(RuntimeError, match="background update failed") as err:
-        feed.drain()
-    assert isinstance(err.value.__cause__, ValueError)
-    with pytest.raises(RuntimeError):
-        feed.put(None, t, t.float(), t)
-
-
-def test_feed_hands_every_batch_over_in_order():
-    seen = []
-
-    class Recorder:
-        def learn(self, tables, ids, losses, ntokens):
-            seen.append((ids.tolist(), losses.tolist(), ntokens.tolist()))
-
-    feed = LossFeed(Recorder())
-    for k in range(50):
-        feed.put(None, torch.tensor([k, k + 1]), torch.tensor([1.5, 2.5]), torch.tensor([3, 4]))
-    feed.drain()
-    assert seen == [([k, k + 1], [1.5, 2.5], [3.0, 4.0]) for k in range(50)]
+def test_observe_learns_every_batch_in_order_before_each_plan_point(setup):
+    """The Assistant learns from each step's losses one step later, and from every step before a
+    chunk is planned again, a checkpoint is written or the epoch's metrics are read."""
+    task, _, _, valid = setup
+    batcher = Batcher(task, valid, 300, None, (1024, 1024), False, 8, seed=1)
+    recorder = _Recorder()
+    aa = autoassist(task, valid, batcher, recorder, assistant_warmup_epochs=0,
+                    assistant_plan_chunks=2)
+    plan = aa.plan_epoch(2)
+    trigger = plan.triggers[1]
+    assert trigger > 2
+    steps = [(torch.tensor([k, k + 1]), (torch.tensor([1.5, 2.5]), torch.tensor([3, 4])))
+             for k in range(trigger + 2)]
+    for k, (ids, losses) in enumerate(steps[:trigger - 1]):
+        aa.observe(ids, losses)
+        assert len(recorder.seen) == k  # one step behind
+    aa.observe(*steps[trigger - 1])  # reaches the trigger: learns every step, plans chunk 2
+    assert len(recorder.seen) == trigger and plan.planned == 2
+    aa.observe(steps[trigger][0], None)  # a dummy batch: nothing to learn from
+    aa.observe(*steps[trigger + 1])
+    aa.state_dict(mid_epoch=True)
+    assert recorder.seen == [([k, k + 1], [1.5, 2.5], [3.0, 4.0])
+                             for k in list(range(trigger)) + [trigger + 1]]
 
 
 # ------------------------------------------------------------------ ranks
@@ -381,63 +397,49 @@ def test_rank_exchange_round_trips_over_several_rounds():
         ranks.gather(ids, losses, ntokens, 2)
 
 
-class _Feed(_Stub):
-    def call(self, fn, *args):
-        fn(*args)
-
-
-@pytest.mark.parametrize("chunks", [1, 3])
+@pytest.mark.parametrize("chunks", [2, 3])
 def test_sharded_plan_gives_each_batch_to_one_rank_as_fairseq_shards(setup, chunks):
-    """Rank r of W takes batches r, r + W, ... of the plan and empty batches to make up the
-    length, as fairseq's ShardedIterator; also from a resume offset. No batch is larger than
-    the plan's bound for the exchange."""
+    """With chunks (planned as training reaches them), rank r of W takes batches r, r + W, ... of
+    the plan and empty batches to make up the length, as fairseq's ShardedIterator; also from a
+    resume offset. No batch is larger than the plan's bound for the exchange. (With one chunk
+    fairseq shuffles and shards the plan itself.)"""
     from fairseq.data.iterators import ShardedIterator
-
-    from fairseq_autoassist.tokens import PairTables
 
     task, _, _, valid = setup
     batcher = Batcher(task, valid, 300, None, (1024, 1024), False, 8, seed=1)
-    stub = _Feed()
-    stub.keep_prob = lambda tables, ids: (np.asarray(ids) % 5) / 5.0
-    planner = EpochPlanner(batcher, PairTables(valid), stub, stub, base_prob=0.3,
-                           warmup_epochs=0, seed=2, chunks=chunks)
-    plan = planner.plan(2)
-    whole = [b.tolist() for b in plan.ordered(True)]
+    stub = _Stub()
+    stub.hard_prob = lambda tables, ids: (np.asarray(ids) % 5) / 5.0
+    aa = autoassist(task, valid, batcher, stub, seed=2, assistant_base_prob=0.3,
+                    assistant_warmup_epochs=0, assistant_plan_chunks=chunks)
+    plan = aa.plan_epoch(2)
+    whole = [b.tolist() for b in aa.ordered_batches(0, True, 1, 0)]
     assert len(whole) == plan.total > 10 and max(map(len, whole)) <= plan.max_pairs
+    assert plan.complete  # the data loader asked for every chunk: planned early
     for shards in (2, 3, 4):
         for shard in range(shards):
             want = list(ShardedIterator(whole, shards, shard, fill_value=[]))
             for offset in (0, 2):
-                got = plan.ordered(True, shards, shard)[offset:]
+                got = aa.ordered_batches(0, True, shards, shard)[offset:]
                 assert len(got) == len(want) - offset
                 assert [b.tolist() for b in got] == want[offset:]
 
 
 def test_ranks_that_disagree_stop_with_an_error():
     """Different Assistants or plans on two ranks raise on every rank, naming the checksums."""
-    from types import SimpleNamespace
+    from fairseq_autoassist.ranks import Ranks
 
-    from fairseq_autoassist.iterator import AutoAssistEpochBatchIterator
-
-    class TwoRanks:
-        size = 2
-
+    class TwoRanks(Ranks):
         def __init__(self, other):
-            self.other = other
+            super().__init__()
+            self.size, self.other = 2, other
 
         def agree(self, values):
             return [list(values), self.other(list(values))]
 
-    def fake(other):
-        return SimpleNamespace(
-            planner=SimpleNamespace(ranks=TwoRanks(other),
-                                    assistant=SimpleNamespace(checksum=lambda: 11)),
-            plan=SimpleNamespace(epoch=4, total=9, digest=lambda: 22))
-
-    AutoAssistEpochBatchIterator._agree(fake(lambda v: v))  # equal: no error
+    TwoRanks(lambda v: v).check_same(4, 11, 22, 9)  # equal: no error
     for other in (lambda v: [12, 22, 9], lambda v: [11, 23, 9], lambda v: [11, 22, 8]):
         with pytest.raises(RuntimeError, match=r"epoch 4: the ranks' Assistants or plans differ"):
-            AutoAssistEpochBatchIterator._agree(fake(other))
+            TwoRanks(other).check_same(4, 11, 22, 9)
 
 
 def test_a_frozen_assistant_predicts_but_never_changes():
@@ -450,14 +452,14 @@ def test_a_frozen_assistant_predicts_but_never_changes():
     frozen.begin_epoch(1, len(tables))
     before = frozen.checksum()
     ids = np.arange(len(tables))
-    probs = frozen.keep_prob(tables, ids)
+    probs = frozen.hard_prob(tables, ids)
     for lo in range(100, 500, 100):
         frozen.learn(tables, np.arange(lo, lo + 100), loss[lo:lo + 100] * 10, np.full(100, 10.0))
     assert frozen.checksum() == before and frozen.epoch_count == 400
     mean = frozen.loss_mean
     frozen.begin_epoch(2, len(tables))
     assert frozen.loss_mean == mean and np.isnan(frozen.prev_epoch_mean)
-    np.testing.assert_array_equal(frozen.keep_prob(tables, ids), probs)
+    np.testing.assert_array_equal(frozen.hard_prob(tables, ids), probs)
     a.learn(tables, np.arange(100, 200), loss[100:200] * 10, np.full(100, 10.0))
     assert a.checksum() != before
     with pytest.raises(ValueError, match="vocabularies"):

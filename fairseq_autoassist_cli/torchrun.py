@@ -16,8 +16,7 @@ after it to fairseq-train, plus what fairseq needs to join torchrun's process gr
   rejects CPU modules).
 
 ``--user-dir`` is added when not given. If a process dies, torchrun stops the others and exits
-with an error. This module sits outside the ``fairseq_autoassist`` package so that fairseq imports
-the plugin itself, from ``--user-dir``.
+with an error.
 """
 
 import os
@@ -37,7 +36,7 @@ def main(argv=None):
         return 2
     cut = argv.index("--")
     cmd = [sys.executable, "-m", "torch.distributed.run", *argv[:cut],
-           "-m", "fairseq_autoassist_launch", *argv[cut + 1:]]
+           "-m", "fairseq_autoassist_cli.torchrun", *argv[cut + 1:]]
     os.execv(sys.executable, cmd)
 
 
@@ -45,7 +44,7 @@ def train_args(args, env, cuda_available):
     """fairseq-train's arguments for the process torchrun describes in *env*."""
     missing = [k for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK") if k not in env]
     if missing:
-        raise SystemExit(f"fairseq_autoassist_launch: {', '.join(missing)} not set: start it with "
+        raise SystemExit(f"fairseq-autoassist-torchrun: {', '.join(missing)} not set: start it with "
                          "fairseq-autoassist-torchrun (or torchrun)")
     out = list(args)
     out += ["--distributed-init-method", "env://", "--distributed-rank", env["RANK"],
@@ -63,7 +62,7 @@ def train_args(args, env, cuda_available):
     else:
         out += ["--device-id", env["LOCAL_RANK"]]
     if _value(args, "--user-dir") is None:
-        from fairseq_autoassist_dir import package_dir
+        from .user_dir import package_dir
 
         out += ["--user-dir", package_dir()]
     return out

@@ -1,4 +1,4 @@
-"""Which pairs each epoch trains on, with which loss weights, and how they are packed into batches.
+"""Epoch plans: which pairs an epoch trains on, with which loss weights, packed into which batches.
 
 AutoAssist's batch generator (paper Sec. 3.2): the keep rule (:mod:`rules`, ``--assistant-rule``)
 gives each candidate pair a keep probability ``k_i`` and a loss weight; one uniform draw ``u_i``
@@ -13,7 +13,8 @@ default) the whole epoch is planned then, with the Assistant's state at the epoc
 ``N > 1`` the epoch's candidates are split at random into N chunks trained one after the other;
 at the epoch start every chunk is planned with the rule above, which fixes each chunk's number of
 batches (its budget) and so the epoch's length, and chunk *k > 1* is planned again when half of
-chunk *k - 1* has been trained, with the Assistant's state at that point (see :func:`fit`). This
+chunk *k - 1* has been trained, with the Assistant's state at that point (see :func:`fit`;
+:mod:`autoassist` decides when). This
 departs from one draw per pair and epoch in one way: the draw ``u_i`` is still made once, at the
 epoch start, but the threshold it is compared with is the Assistant's later one, and the chunk's
 pairs are then ranked by ``k_i - u_i`` and the top of the ranking fills the budget
@@ -22,14 +23,13 @@ lowest-ranked kept pairs (gains its highest-ranked dropped ones).
 """
 
 import logging
-import threading
 
 import numpy as np
 import torch
 from fairseq.data import data_utils
 
-from .ranks import Ranks, checksum
-from .rules import KeepRule, paper_keep_prob
+from .ranks import checksum
+from .rules import paper_keep_prob
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def draws(rng_seed, n):
 
 
 def keep_mask(rng_seed, p_floor, q):
-    """The paper's rule applied with the draws of *rng_seed*: what the planner decides for a whole
+    """The paper's rule applied with the draws of *rng_seed*: what an epoch plan decides for a whole
     epoch."""
     return draws(rng_seed, len(q)) < paper_keep_prob(p_floor, q)
 
@@ -159,112 +159,43 @@ def fit(batcher, candidates, margin, budget):
     return batcher.split_to(batcher.pack(select(lo)), budget)
 
 
-class EpochPlanner:
-    """Plans epochs: candidates, draws, the keep decisions and weights of the rule, the batches.
-
-    *base_prob*, *warmup_epochs*, *random_rates* and *rule_options* (``rule``, ``scorer``,
-    ``prune_ratio``, ...) define the :class:`rules.KeepRule`; with *random_rates* (epoch -> keep
-    rate) it is the random control that shows whether the Assistant's choices matter. *chunks* is
-    ``--assistant-plan-chunks``. Of the data-parallel *ranks* (:class:`ranks.Ranks`), each trains
-    every ``ranks.size``-th batch of the plan, all in step: one step is ``ranks.size`` batches.
-    *records* (:class:`records.PlanRecords`, or None) receives each complete plan, on the first
-    rank.
-    """
-
-    def __init__(self, batcher, tables, assistant, feed, base_prob, warmup_epochs, seed,
-                 random_rates=None, chunks=1, ranks=None, records=None, **rule_options):
-        self.batcher = batcher
-        self.tables = tables
-        self.assistant = assistant
-        self.feed = feed
-        self.seed = seed
-        self.random_rates = random_rates
-        self.rule = KeepRule(assistant, tables, base_prob=base_prob, warmup_epochs=warmup_epochs,
-                             random_rates=random_rates, seed=seed, **rule_options)
-        self.chunks = chunks
-        self.ranks = ranks if ranks is not None else Ranks()
-        self.shards = self.ranks.size
-        self.records = records
-        self.current = None  # the EpochPlan being trained
-
-    def keep_floor(self, epoch):
-        return self.rule.floor(epoch)
-
-    def decide(self, epoch, ids):
-        """(keep probability, weight if kept) of the pairs *ids*, with the Assistant's state as
-        of now."""
-        return self.rule.decide(epoch, ids)
-
-    def stream(self, epoch):
-        # the random control has its own stream: its draws are independent of AutoAssist's
-        return (self.seed, epoch, 1) if self.random_rates is not None else (self.seed, epoch)
-
-    def parts(self, epoch, n):
-        """Positions 0..n-1 split at random into ``chunks`` near-equal parts, each ascending."""
-        if self.chunks == 1:
-            return [np.arange(n)]
-        label = np.empty(n, dtype=np.int64)
-        label[draws((self.seed, epoch, 2), n).argsort(kind="stable")] = (
-            np.arange(n) * self.chunks // max(n, 1))
-        order = np.argsort(label, kind="stable")
-        bounds = np.searchsorted(label[order], np.arange(1, self.chunks))
-        return np.split(order, bounds)
-
-    def plan(self, epoch, restored=None):
-        """The :class:`EpochPlan` of *epoch*; *restored* is an interrupted epoch's saved state."""
-        self.feed.drain()
-        self.assistant.begin_epoch(epoch, len(self.tables))
-        candidates = self.batcher.candidates(epoch)
-        plan = EpochPlan(self, epoch, candidates, draws(self.stream(epoch), len(candidates)),
-                         self.parts(epoch, len(candidates)), restored)
-        self.current = plan
-        return plan
-
-    def plan_complete(self, plan):
-        """Every chunk of *plan* is planned: record it."""
-        if self.records is not None and self.ranks.first:
-            self.records.write(plan)
-
-    def batch_done(self):
-        """One more step of the current plan trained: one batch on every rank (their losses are
-        in the feed)."""
-        if self.current is not None:
-            self.current.batch_done(self.shards)
+def split_parts(seed, epoch, n, chunks):
+    """Positions 0..n-1 split at random into *chunks* near-equal parts, each ascending."""
+    if chunks == 1:
+        return [np.arange(n)]
+    label = np.empty(n, dtype=np.int64)
+    label[draws((seed, epoch, 2), n).argsort(kind="stable")] = np.arange(n) * chunks // max(n, 1)
+    order = np.argsort(label, kind="stable")
+    return np.split(order, np.searchsorted(label[order], np.arange(1, chunks)))
 
 
 class EpochPlan:
-    """One epoch: its chunks, their batch budgets, the batches of the chunks planned so far.
+    """One epoch: its candidates, their draws, chunks and batch budgets, the keep decisions and
+    loss weights, the batches of the chunks planned so far.
 
-    Chunk 0 is planned at the epoch start; chunk *k* when half of chunk *k - 1* has been trained
-    (its planning is queued behind the losses of exactly those batches, so the Assistant's state it
-    sees does not depend on timing), or earlier if the data loader asks for it first (logged).
+    Built at the epoch start (chunk 0 planned, every chunk's budget fixed by the rule's decisions
+    then) or from a checkpoint's saved state (*restored*). *decide* gives (keep probability,
+    weight if kept) of pair ids with the Assistant's state when it is called. Chunk *k* is planned
+    again by :meth:`plan_chunk` when its :attr:`triggers` batch has been trained
+    (:class:`autoassist.AutoAssist` calls it). Not thread-safe: its owner serialises the calls.
     """
 
-    def __init__(self, planner, epoch, candidates, u, parts, restored=None):
-        self.planner = planner
+    def __init__(self, epoch, candidates, u, parts, decide, floor, batcher, n_pairs, restored=None):
         self.epoch = epoch
         self.candidates = candidates
         self.u = u
         self.parts = parts
-        self.floor = planner.keep_floor(epoch)
-        self.trained = 0  # batches of this epoch whose losses were handed over
-        self._batches = []  # of the planned chunks
-        self._weight_version = 0  # bumped whenever weights change (a chunk re-planned)
-        self._weight_tensor = None  # (version, device, tensor) for the criterion
-        self._lock = threading.Condition(threading.RLock())
-        self._error = None
+        self.floor = floor
+        self.batcher = batcher
+        self.restored = restored is not None
+        self.trained = 0  # batches of this epoch trained (all ranks)
         self.note = ""
+        self._batches = []  # of the planned chunks
+        self._weights = None  # (device, tensor) of the loss weights for the criterion
         self._stats = None  # (chunks planned, stats) of the last stats() call
-        batcher, n_pairs = planner.batcher, len(planner.tables)
         if restored is not None:
-            self.keep = restored["keep"]
-            self.weight = restored.get("weight")
-            if self.weight is None or len(self.weight) != n_pairs:
-                self.weight = np.ones(n_pairs, dtype=np.float32)
-            budgets = restored["budgets"]
-            if budgets is None:  # a checkpoint written before chunked planning (one chunk)
-                budgets = [len(batcher.pack(candidates[p][self.keep[candidates[p]]])) for p in parts]
-            self.budgets = [int(b) for b in budgets]
+            self.keep, self.weight = restored["keep"], restored["weight"]
+            self.budgets = [int(b) for b in restored["budgets"]]
             for k in range(int(restored["planned"])):
                 ids = candidates[parts[k]]
                 self._batches.append(batcher.split_to(batcher.pack(ids[self.keep[ids]]),
@@ -272,7 +203,7 @@ class EpochPlan:
         else:
             self.keep = np.zeros(n_pairs, dtype=bool)
             self.weight = np.ones(n_pairs, dtype=np.float32)  # loss weight of each kept pair
-            keep_prob, weight = planner.decide(epoch, candidates)
+            keep_prob, weight = decide(candidates)
             self.keep[candidates] = self.u < keep_prob
             self.weight[candidates] = weight
             if len(candidates) and not self.keep[candidates].any():
@@ -283,142 +214,84 @@ class EpochPlan:
             self._batches.append(packed[0])
         ends = np.cumsum(self.budgets)
         self.starts = ends - self.budgets
-        # chunk k >= 1 is planned once half of chunk k - 1 has been trained
+        # chunk k >= 1 is planned again once half of chunk k - 1 has been trained
         self.triggers = [0] + [int(s + b // 2) for s, b in zip(self.starts[:-1], self.budgets[:-1])]
         self.total = int(ends[-1]) if len(ends) else 0
         self.max_pairs = batcher.max_pairs(candidates)  # no batch of any chunk plan is larger
-        if restored is None and self.planned == len(parts):
-            planner.plan_complete(self)
 
     # ------------------------------------------------------------------ planning
     @property
     def planned(self):
         return len(self._batches)
 
-    def _plan_chunk(self, k, why):
-        """Plan chunk *k*, and any unplanned chunk before it, with the Assistant's state as of
-        now."""
-        while self.planned <= k:
-            self._plan_next(self.planned, why)
+    @property
+    def complete(self):
+        return self.planned == len(self.parts)
 
-    def _plan_next(self, k, why):
-        """Plan chunk *k* (the next one). The work runs outside the lock, so the Boss's
-        :meth:`batch_done` never waits for it."""
-        try:
-            ids = self.candidates[self.parts[k]]
-            keep_prob, weight = self.planner.decide(self.epoch, ids)
-            margin = keep_prob - self.u[self.parts[k]]
-            batches = fit(self.planner.batcher, ids, margin, self.budgets[k])
-        except BaseException as e:
-            with self._lock:
-                self._error = e
-                self._lock.notify_all()
-            raise
-        with self._lock:
-            if k < self.planned:  # planned meanwhile by the other thread
-                return
-            before = self.keep[ids].copy()
-            self.keep[ids] = False
-            if batches:
-                self.keep[np.concatenate(batches)] = True
-            self.weight[ids] = weight
-            self._weight_version += 1
-            self._batches.append(batches)
-            complete = self.planned == len(self.parts)
-            self._lock.notify_all()
-        logger.info(
-            "AutoAssist epoch %d chunk %d/%d planned %s: kept %d of %d pairs (the rule alone "
-            "keeps %d; %d decisions changed since the epoch start), %d batches",
-            self.epoch, k + 1, len(self.parts), why, int(self.keep[ids].sum()), len(ids),
-            int((margin > 0).sum()), int((self.keep[ids] != before).sum()), len(batches))
-        if complete:
-            self.planner.plan_complete(self)
+    def due(self, trained):
+        """Unplanned chunks whose trigger lies at or before *trained* batches."""
+        return [k for k in range(self.planned, len(self.parts)) if self.triggers[k] <= trained]
 
-    def start_counting(self, trained):
-        """Set the number of batches already trained (a resumed epoch starts past 0; all ranks'
-        batches count)."""
-        with self._lock:
-            self.trained = trained
-        for k in range(self.planned, len(self.parts)):
-            if self.triggers[k] <= trained:
-                self._plan_chunk(k, f"at batch {trained}")
-
-    def batch_done(self, batches=1):
-        with self._lock:
-            before, self.trained = self.trained, self.trained + batches
-            due = [k for k in range(self.planned, len(self.parts))
-                   if before < self.triggers[k] <= self.trained]
-        for k in due:  # queued behind the losses of the batches trained so far
-            self.planner.feed.call(self._plan_chunk, k, f"after batch {self.trained}")
+    def plan_chunk(self, k, decide):
+        """Plan chunk *k* (the next unplanned one) with *decide* as of now; returns what it did:
+        (kept, pairs, kept by the rule alone, decisions changed since the epoch start, batches)."""
+        assert k == self.planned, (k, self.planned)
+        ids = self.candidates[self.parts[k]]
+        keep_prob, weight = decide(ids)
+        margin = keep_prob - self.u[self.parts[k]]
+        batches = fit(self.batcher, ids, margin, self.budgets[k])
+        before = self.keep[ids].copy()
+        self.keep[ids] = False
+        if batches:
+            self.keep[np.concatenate(batches)] = True
+        self.weight[ids] = weight
+        self._weights = None
+        self._batches.append(batches)
+        return (int(self.keep[ids].sum()), len(ids), int((margin > 0).sum()),
+                int((self.keep[ids] != before).sum()), len(batches))
 
     def chunk_batches(self, k):
-        """The batches of chunk *k*, planned (or waited for) when first asked."""
-        with self._lock:
-            while k >= self.planned:
-                if self._error is not None:
-                    raise RuntimeError("AutoAssist: planning a chunk failed") from self._error
-                if self.trained >= self.triggers[k]:
-                    self.planner.feed.check()  # a failed feed will never plan it
-                    self._lock.wait(timeout=1.0)  # its planning is queued in the feed
-                else:
-                    logger.warning(
-                        "AutoAssist epoch %d: the data loader reached chunk %d after %d of the %d "
-                        "batches due before it was planned; planning it now (a resume from a "
-                        "checkpoint in between may plan it differently). Fewer, larger chunks, "
-                        "a smaller --data-buffer-size or --update-freq avoid this.",
-                        self.epoch, k + 1, self.trained, self.triggers[k])
-                    self._plan_chunk(k, f"early, at batch {self.trained}")
-            return self._batches[k]
+        return self._batches[k]
 
     # ------------------------------------------------------------------ views
-    def frozen(self):
+    def length_batches(self):
         """Batches of the epoch as planned so far (the start plan's budgets for the rest); fairseq
         takes the epoch's length from them."""
         out = [b for batches in self._batches for b in batches]
         return out + [np.zeros(0, dtype=np.int64)] * (self.total - len(out))
 
-    def ordered(self, shuffle, shards=1, shard=0):
-        """The epoch's batches in training order, chunk after chunk, each chunk's batches shuffled
-        (seeded) when *shuffle*; a lazy sequence that fairseq's data loader walks through. Of
-        *shards* ranks, rank *shard* takes every *shards*-th batch from the *shard*-th on, and
-        empty batches (fairseq's dummy batch) when the plan runs out, as fairseq shards."""
-        return PlannedBatches(self, shuffle, shards, shard)
-
     def pair_weights(self, ids):
         """Loss weights of the pairs *ids* (a tensor, on its device; no host synchronisation),
         or None when every weight of the plan is 1."""
-        with self._lock:
-            cached = self._weight_tensor
-            if cached is None or cached[:2] != (self._weight_version, ids.device):
-                weight = None
-                if (self.weight != 1.0).any():
-                    weight = torch.from_numpy(self.weight).to(ids.device)
-                cached = self._weight_tensor = (self._weight_version, ids.device, weight)
-        return None if cached[2] is None else cached[2][ids]
+        if self._weights is None or self._weights[0] != ids.device:
+            weight = None
+            if (self.weight != 1.0).any():
+                weight = torch.from_numpy(self.weight).to(ids.device)
+            self._weights = (ids.device, weight)
+        weight = self._weights[1]
+        return None if weight is None else weight[ids]
 
     def stats(self):
         """The plan as it stands (chunks planned so far); recomputed only when a chunk is added,
         since fairseq's epoch line asks for it once per metric."""
         if self._stats is not None and self._stats[0] == self.planned:
             return self._stats[1]
-        planned = self.planned
         kept = self.candidates[self.keep[self.candidates]]
         stats = {
             "candidates": len(self.candidates),
             "kept_pairs": len(kept),
             "keep_rate": len(kept) / max(len(self.candidates), 1),
-            "kept_tokens": int(self.planner.tables.tgt.sizes[kept].sum()),
+            "kept_tokens": int(self.batcher.dataset.tgt_sizes[kept].sum()),
             "keep_floor": self.floor,
             "weight_mean": float(self.weight[kept].mean()) if len(kept) else 1.0,
             "batches": self.total,
         }
-        self._stats = (planned, stats)
+        self._stats = (self.planned, stats)
         return stats
 
     def digest(self):
-        """CRC-32 of the kept pairs and the batch budgets (equal on all ranks)."""
-        with self._lock:
-            return checksum(self.keep, self.budgets, self.weight)
+        """CRC-32 of the kept pairs, the batch budgets and the weights (equal on all ranks)."""
+        return checksum(self.keep, self.budgets, self.weight)
 
     def log(self):
         s = self.stats()
@@ -433,18 +306,19 @@ class EpochPlan:
             s["kept_tokens"], s["batches"], chunks, self.note)
 
     def state(self):
-        with self._lock:
-            return {"epoch": self.epoch, "keep": self.keep.copy(), "weight": self.weight.copy(),
-                    "budgets": list(self.budgets), "planned": self.planned}
+        return {"epoch": self.epoch, "keep": self.keep.copy(), "weight": self.weight.copy(),
+                "budgets": list(self.budgets), "planned": self.planned}
 
 
 class PlannedBatches:
     """A fixed-length sequence of an epoch's batches (of one rank's shard) whose chunks are planned
     when reached, for fairseq's ``FrozenBatchSampler`` (which only takes ``len``, ``[offset:]``
-    and iterates)."""
+    and iterates). *chunk_batches(k)* gives chunk *k*'s batches, planning it if need be."""
 
-    def __init__(self, plan, shuffle, shards=1, shard=0, offset=0):
+    def __init__(self, plan, chunk_batches, seed, shuffle, shards=1, shard=0, offset=0):
         self.plan = plan
+        self.chunk_batches = chunk_batches
+        self.seed = seed
         self.shuffle = shuffle
         self.shards = shards
         self.shard = shard
@@ -456,8 +330,8 @@ class PlannedBatches:
     def __getitem__(self, key):
         if not isinstance(key, slice) or key.step not in (None, 1) or key.stop is not None:
             raise TypeError("PlannedBatches only supports [offset:]")
-        return PlannedBatches(self.plan, self.shuffle, self.shards, self.shard,
-                              self.offset + (key.start or 0))
+        return PlannedBatches(self.plan, self.chunk_batches, self.seed, self.shuffle, self.shards,
+                              self.shard, self.offset + (key.start or 0))
 
     def __iter__(self):
         plan = self.plan
@@ -465,10 +339,10 @@ class PlannedBatches:
         for k, (start, budget) in enumerate(zip(plan.starts, plan.budgets)):
             if start + budget <= first or budget == 0:
                 continue
-            batches = plan.chunk_batches(k)
+            batches = self.chunk_batches(k)
             order = np.arange(len(batches))
             if self.shuffle:
-                order = np.random.default_rng((plan.planner.seed, plan.epoch, 3, k)).permutation(order)
+                order = np.random.default_rng((self.seed, plan.epoch, 3, k)).permutation(order)
             skip = max(first - start, 0)
             for i in order[skip::self.shards]:
                 yield batches[i]

@@ -2,8 +2,8 @@
 ``fairseq-train --user-dir "$(fairseq-autoassist-dir)"``.
 
 fairseq resolves ``--user-dir`` only as a path (relative to the working directory or to fairseq
-itself), so the package name alone works only from the repository root. This module sits outside
-the package so that printing the path does not import torch and fairseq."""
+itself), so the package name alone works only from the repository root. Finding the path does not
+import the package (nor torch and fairseq)."""
 
 import importlib.util
 import os

@@ -1,0 +1,329 @@
+"""The AutoAssist object: the Assistant, the epoch plans it shapes, and the losses it learns from.
+
+The loop, as fairseq-train drives it (the task and the training iterator talk only to this
+object):
+
+* **epoch start** -- the iterator asks :meth:`AutoAssist.plan_epoch`: the keep rule
+  (:mod:`rules`) decides with the Assistant's current state which pairs the epoch keeps and with
+  which loss weights, and :mod:`plan` packs them into batches; all ranks check that they hold the
+  same Assistant and plan.
+* **each training step** -- the task's ``train_step`` passes the plan's loss weights to the
+  criterion (:meth:`pair_weights`) and the per-sentence losses the criterion computed to
+  :meth:`observe`: they are exchanged between ranks (:mod:`ranks`) and the Assistant
+  (:mod:`assistant`) learns from them one step later (on a GPU their copy to the host has landed
+  by then, so the Boss never waits for it); when training reaches a chunk's trigger, the Assistant
+  first learns from every step before it and the chunk is planned again (:mod:`plan`).
+* **checkpoints** -- :meth:`state_dict` / :meth:`load_state_dict`, carried in the iterator's state
+  (the only state fairseq-train restores).
+
+Everything runs in the training thread, except that fairseq's data loader may ask for a chunk's
+batches from its own thread before the chunk's trigger (:meth:`chunk_batches` then plans it early);
+one lock serialises the Assistant and the plan.
+"""
+
+import functools
+import json
+import logging
+import pickle
+import threading
+
+import numpy as np
+import torch
+
+from .assistant import Assistant
+from .plan import EpochPlan, PlannedBatches, draws, split_parts
+from .ranks import Ranks, unpack
+from .records import PlanRecords
+from .rules import KeepRule
+from .tokens import PairTables
+
+logger = logging.getLogger(__name__)
+
+
+def fail(message):
+    """Stop with *message* and exit status 1: a mistake the user can fix (a flag, a file), told
+    without a traceback."""
+    raise SystemExit(f"autoassist_translation: error: {message}")
+
+
+class AutoAssist:
+    """Built by the task from its config when fairseq-train first asks for the training split's
+    iterator; :meth:`use` gives it that iterator's batching and seed."""
+
+    def __init__(self, cfg, dataset, src_vocab, tgt_vocab):
+        self.cfg = cfg
+        try:
+            self.tables = PairTables(dataset)
+        except ValueError as e:
+            fail(f"the training split {cfg.train_subset!r} of {cfg.data}: {e}")
+        self.assistant = Assistant(
+            self.tables, src_vocab, tgt_vocab, features=cfg.assistant_features,
+            lr=cfg.assistant_lr, l2=cfg.assistant_l2, warmup_epochs=cfg.assistant_warmup_epochs,
+            mean=cfg.assistant_mean, mean_decay=cfg.assistant_mean_decay,
+            frozen=cfg.assistant_freeze,
+            track_pairs=(cfg.assistant_scorer == "last-loss" or cfg.assistant_rule == "skip-hard"),
+            hard_fraction=cfg.assistant_hard_fraction)
+        if cfg.assistant_init:
+            try:
+                self.assistant.load_state_dict(read_assistant(cfg.assistant_init), model_only=True)
+            except ValueError as e:
+                fail(f"--assistant-init {cfg.assistant_init}: {e}")
+            logger.info("AutoAssist: Assistant initialised from %s", cfg.assistant_init)
+        self.ranks = Ranks()
+        if self.ranks.size > 1 and len(dataset) >= 2 ** 31:
+            fail("AutoAssist exchanges pair ids as int32 between ranks: at most "
+                             f"2^31 - 1 training pairs, got {len(dataset)}")
+        self.random_rates = read_keep_rates(cfg)
+        self.records = plan_records(cfg) if self.ranks.first else None
+        self.chunks = cfg.assistant_plan_chunks
+        self.dataset = dataset
+        self.batcher = self.seed = self.rule = None  # set by use()
+        self.plan = None  # the epoch being trained
+        self._pending = []  # steps not yet learned from: (host tensor, CUDA event or None)
+        self._checksums = None  # (Assistant, plan) of the plan all ranks agreed on
+        self._lock = threading.RLock()
+        logger.info(
+            "AutoAssist: Assistant on %s features, lr %g, l2 %g; rule %s, scorer %s, base_prob %g, "
+            "%d warm-up epoch(s), annealing %g of the epochs", cfg.assistant_features,
+            cfg.assistant_lr, cfg.assistant_l2, cfg.assistant_rule, cfg.assistant_scorer,
+            cfg.assistant_base_prob, cfg.assistant_warmup_epochs, anneal(cfg))
+
+    @property
+    def num_ranks(self):
+        return self.ranks.size
+
+    def use(self, dataset, batcher, seed):
+        """Plan with *batcher* and *seed* (of the training iterator fairseq builds) from now on."""
+        cfg = self.cfg
+        with self._lock:
+            if dataset is not self.dataset:
+                self.dataset, self.tables = dataset, PairTables(dataset)
+            self.batcher, self.seed = batcher, seed
+            self.rule = KeepRule(
+                self.assistant, self.tables, base_prob=cfg.assistant_base_prob,
+                warmup_epochs=cfg.assistant_warmup_epochs, random_rates=self.random_rates,
+                seed=seed, rule=cfg.assistant_rule, scorer=cfg.assistant_scorer,
+                prune_ratio=cfg.assistant_prune_ratio, reweight=cfg.assistant_reweight,
+                reweight_max=cfg.assistant_reweight_max, hard_streak=cfg.assistant_hard_streak,
+                anneal=anneal(cfg), max_epoch=cfg.max_epoch)
+
+    # ------------------------------------------------------------------ the epoch
+    def candidate_batches(self, epoch):
+        """Every candidate of *epoch* packed, nothing dropped (fairseq's dummy batch comes from
+        them)."""
+        return self.batcher(self.dataset, epoch)
+
+    def plan_epoch(self, epoch, restored=None):
+        """The plan of *epoch*: the one made already, or a new one (from a checkpoint's
+        *restored* plan, see :meth:`load_state_dict`)."""
+        with self._lock:
+            if restored is None and self.plan is not None and self.plan.epoch == epoch:
+                return self.plan
+            self._learn_pending()
+            self.assistant.begin_epoch(epoch, len(self.tables))
+            candidates = self.batcher.candidates(epoch)
+            # the random control has its own stream: its draws are independent of AutoAssist's
+            stream = (self.seed, epoch, 1) if self.random_rates is not None else (self.seed, epoch)
+            self.plan = EpochPlan(
+                epoch, candidates, draws(stream, len(candidates)),
+                split_parts(self.seed, epoch, len(candidates), self.chunks),
+                functools.partial(self.rule.decide, epoch), self.rule.floor(epoch), self.batcher,
+                len(self.tables), restored)
+            self._checksums = self._agree()
+            if restored is None and self.plan.complete and self.records is not None:
+                self.records.complete(self.plan)
+            return self.plan
+
+    def _agree(self):
+        """All ranks check that they hold the same Assistant and plan; the checksums are logged
+        and returned for the plan's record."""
+        checks = (self.assistant.checksum(), self.plan.digest())
+        self.ranks.check_same(self.plan.epoch, *checks, self.plan.total)
+        logger.info("AutoAssist epoch %d: Assistant checksum %08x, plan checksum %08x, %d batches, "
+                    "identical on all %d rank(s)", self.plan.epoch, *checks, self.plan.total,
+                    self.ranks.size)
+        return checks
+
+    def epoch_started(self):
+        """Training of the planned epoch begins: log and record its plan."""
+        with self._lock:
+            self.plan.log()
+            if self.records is not None:
+                self.records.plan(self.plan, self.plan.restored, *self._checksums,
+                                  self.ranks.size)
+
+    def ordered_batches(self, trained, shuffle, shards, shard):
+        """The epoch's batches for this rank's data loader, *trained* batches (all ranks) into the
+        epoch; None when the epoch has one chunk (fairseq then shuffles and shards it)."""
+        with self._lock:
+            self.plan.trained = trained
+            for k in self.plan.due(trained):  # a resumed epoch: chunks due before the checkpoint
+                self._plan_chunk(k, f"at batch {trained}")
+        if self.chunks == 1:
+            return None
+        return PlannedBatches(self.plan, functools.partial(self.chunk_batches, self.plan),
+                              self.seed, shuffle, shards, shard)
+
+    def chunk_batches(self, plan, k):
+        """Chunk *k*'s batches; planned now if the data loader asks before its trigger."""
+        with self._lock:
+            if k >= plan.planned:
+                logger.warning(
+                    "AutoAssist epoch %d: the data loader reached chunk %d after %d of the %d "
+                    "batches due before it was planned; planning it now (a resume from a "
+                    "checkpoint in between may plan it differently). Fewer, larger chunks, a "
+                    "smaller --data-buffer-size or --update-freq avoid this.",
+                    plan.epoch, k + 1, plan.trained, plan.triggers[k])
+                while plan.planned <= k:
+                    self._plan_chunk(plan.planned, f"early, at batch {plan.trained}", plan)
+            return plan.chunk_batches(k)
+
+    def _plan_chunk(self, k, when, plan=None):
+        plan = self.plan if plan is None else plan
+        kept, pairs, rule_kept, changed, batches = plan.plan_chunk(
+            k, functools.partial(self.rule.decide, plan.epoch))
+        logger.info(
+            "AutoAssist epoch %d chunk %d/%d planned %s: kept %d of %d pairs (the rule alone "
+            "keeps %d; %d decisions changed since the epoch start), %d batches",
+            plan.epoch, k + 1, len(plan.parts), when, kept, pairs, rule_kept, changed, batches)
+        if self.records is not None:
+            self.records.chunk(plan, k, when, kept, pairs, rule_kept, changed, batches)
+            if plan.complete:
+                self.records.complete(plan)
+
+    # ------------------------------------------------------------------ each training step
+    def pair_weights(self, ids):
+        """The plan's loss weights of the pairs *ids* (a tensor on their device), or None when
+        every weight is 1."""
+        with self._lock:
+            return None if self.plan is None else self.plan.pair_weights(ids)
+
+    def observe(self, ids, per_sentence):
+        """One training step of this rank: its batch's pair *ids* and the criterion's (summed
+        loss, target tokens) per sentence, or None for fairseq's dummy batch. Every rank calls it
+        every step (the ranks exchange their losses)."""
+        if self.ranks.size > 1:
+            if per_sentence is None:
+                ids, per_sentence = torch.zeros(0, dtype=torch.int64), (torch.zeros(0),) * 2
+            step = self.ranks.gather(ids, *per_sentence, Ranks.rounds(self.plan.max_pairs))
+        elif per_sentence is not None:
+            losses, ntokens = per_sentence
+            step = torch.stack([ids.to(torch.float64), losses.detach().to(torch.float64),
+                                ntokens.to(torch.float64)])
+        else:
+            step = None
+        with self._lock:
+            self._learn_pending()  # the previous step's
+            if step is not None:
+                self._pending.append(_to_host(step))
+            plan = self.plan
+            plan.trained += self.ranks.size  # one batch on every rank
+            due = plan.due(plan.trained)
+            if due:
+                self._learn_pending()
+                for k in due:
+                    self._plan_chunk(k, f"after batch {plan.trained}")
+
+    def _learn_pending(self):
+        for step, event in self._pending:
+            if event is not None:
+                event.synchronize()
+            if self.ranks.size > 1:
+                for ids, losses, ntokens in unpack(step.numpy()):  # in rank order
+                    self.assistant.learn(self.tables, ids, losses, ntokens)
+            else:
+                ids, losses, ntokens = step.numpy()
+                self.assistant.learn(self.tables, ids.astype(np.int64), losses, ntokens)
+        self._pending.clear()
+
+    # ------------------------------------------------------------------ reporting, checkpoints
+    def epoch_stats(self):
+        """The plan as trained so far and the Assistant's accuracy and AUC this epoch."""
+        with self._lock:
+            self._learn_pending()
+            return {**self.plan.stats(), **self.assistant.epoch_stats()}
+
+    def state_dict(self, mid_epoch):
+        """The Assistant, and with *mid_epoch* the interrupted epoch's plan (tensors and numbers
+        only: loadable with ``weights_only``)."""
+        with self._lock:
+            self._learn_pending()
+            plan = self.plan.state() if mid_epoch and self.plan is not None else None
+            return {
+                "assistant": self.assistant.state_dict(),
+                "keep_epoch": int(plan["epoch"]) if plan else -1,
+                "keep": torch.from_numpy(plan["keep"]) if plan else torch.zeros(0, dtype=torch.bool),
+                "weight": (torch.from_numpy(plan["weight"]) if plan
+                           else torch.zeros(0, dtype=torch.float32)),
+                "budgets": torch.tensor(plan["budgets"] if plan else [], dtype=torch.int64),
+                "planned": int(plan["planned"]) if plan else 0,
+            }
+
+    def load_state_dict(self, state):
+        """Restore the Assistant; return the interrupted epoch's plan for :meth:`plan_epoch`, or
+        None."""
+        with self._lock:
+            self._pending.clear()
+            self.assistant.load_state_dict(state["assistant"])
+            self.plan = None
+            if state["keep_epoch"] < 0:
+                return None
+            return {"epoch": int(state["keep_epoch"]), "keep": state["keep"].numpy().copy(),
+                    "weight": state["weight"].numpy().copy(),
+                    "budgets": state["budgets"].tolist(), "planned": int(state["planned"])}
+
+
+def _to_host(step):
+    """(*step* on the host, CUDA event or None): a GPU tensor is copied without blocking into
+    pinned memory; the event says when the copy has landed."""
+    if not step.is_cuda:
+        return step, None
+    host = torch.empty(step.shape, dtype=step.dtype, pin_memory=True)
+    host.copy_(step, non_blocking=True)
+    event = torch.cuda.Event()
+    event.record()
+    return host, event
+
+
+# ---------------------------------------------------------------------- from the task's config
+def anneal(cfg):
+    """--assistant-anneal, or its default for the rule."""
+    if cfg.assistant_anneal is not None:
+        return cfg.assistant_anneal
+    return 0.125 if cfg.assistant_rule == "infobatch" else 0.0
+
+
+def read_assistant(path):
+    """The Assistant's state in a checkpoint of an autoassist_translation run."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return state["extra_state"]["train_iterator"]["autoassist"]["assistant"]
+    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as e:
+        raise ValueError(f"not a checkpoint of an autoassist_translation run with an Assistant "
+                         f"({type(e).__name__}: {e})") from e
+
+
+def read_keep_rates(cfg):
+    """{epoch: keep rate} of --assistant-keep-rates (the random control), checked; else None."""
+    if cfg.assistant_scorer != "random":
+        return None
+    path = cfg.assistant_keep_rates
+    if not path:
+        fail("--assistant-scorer random needs --assistant-keep-rates FILE")
+    try:
+        with open(path) as f:
+            rates = {int(e): float(r) for e, r in json.load(f).items()}
+    except (OSError, ValueError, AttributeError) as e:
+        fail(f"--assistant-keep-rates {path}: expected a JSON object {{epoch: keep rate}} ({e})")
+    if not rates or not all(0.0 <= r <= 1.0 for r in rates.values()):
+        fail(f"--assistant-keep-rates {path}: rates must be in [0, 1], got {rates}")
+    return rates
+
+
+def plan_records(cfg):
+    """The plan records of --assistant-plan-dir (with the kept ids), else in --save-dir."""
+    if cfg.assistant_plan_dir:
+        return PlanRecords(cfg.assistant_plan_dir, kept_ids=True)
+    if cfg.no_save or not cfg.save_dir:
+        return None
+    return PlanRecords(cfg.save_dir)

@@ -1,0 +1,184 @@
+"""Training runs of the experiment scripts: fairseq-train commands, their logs and checkpoints,
+and reusing a finished run."""
+
+import json
+import re
+import shutil
+import time
+
+from .common import USER_DIR, CurveError, log, run_logged
+from .presets import PRESETS
+
+# flags the scripts set themselves; --extra must not set them
+RESERVED = ("--save-dir", "--max-update", "--save-interval-updates", "--keep-interval-updates",
+            "--seed", "--task", "--user-dir", "--criterion", "--assistant-off",
+            "--assistant-scorer", "--assistant-keep-rates", "--log-format", "-s", "-t",
+            "--source-lang", "--target-lang", "--max-epoch", "--assistant-rule")
+
+SAVED = re.compile(r"Saved checkpoint \S+ \(epoch \d+ @ (\d+) updates.*?"
+                   r"\(writing took ([0-9.eE+-]+) seconds\)")
+TRAIN_RECORD = re.compile(r"\| train \| (\{.*\})")
+
+
+def train_command(args, data, src, tgt, seed, run, save_dir, keep_rates_file=None, cpu=True):
+    cmd = ["fairseq-train", str(data), "--user-dir", str(USER_DIR),
+           "--task", "autoassist_translation",
+           "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+           "-s", src, "-t", tgt, *PRESETS[args.arch]["args"],
+           "--seed", str(seed), "--max-update", str(args.updates),
+           "--save-interval-updates", str(args.eval_every), "--keep-interval-updates", "-1",
+           "--disable-validation", "--no-save-optimizer-state",
+           "--save-dir", str(save_dir), "--log-format", "json"]
+    if cpu:
+        cmd.append("--cpu")
+    if args.fp16:
+        cmd.append("--fp16")
+    if args.bf16:
+        cmd.append("--bf16")
+    cmd += args.extra_args
+    if run == "baseline":
+        cmd.append("--assistant-off")
+    elif run == "random":
+        cmd += ["--assistant-scorer", "random", "--assistant-keep-rates", str(keep_rates_file)]
+    return cmd
+
+
+def echo_train(line):
+    if "| train |" in line:
+        m = TRAIN_RECORD.search(line)
+        if m:
+            r = json.loads(m.group(1))
+            keep = f", keep_rate {r['train_keep_rate']}" if "train_keep_rate" in r else ""
+            return (f"  epoch {r.get('epoch')} done: {r.get('train_num_updates')} updates, "
+                    f"loss {r.get('train_loss')}{keep}")
+    if "| AutoAssist epoch " in line and " plan: " in line:  # the plan's line, for people
+        return "  " + line.split(" | ")[-1].strip()
+    return None
+
+
+def parse_train_log(text):
+    """Epochs (keep rates and end updates from fairseq's epoch train records: kept pairs count
+    the chunks planned during the epoch too; a run without them, the baseline, keeps every pair)
+    and the checkpoint write seconds per save."""
+    plans, ends = {}, {}
+    for m in TRAIN_RECORD.finditer(text):
+        r = json.loads(m.group(1))
+        ends[int(r["epoch"])] = int(float(r["train_num_updates"]))
+        if "train_kept_pairs" in r and "train_candidates" in r:
+            plans[int(r["epoch"])] = (int(float(r["train_kept_pairs"])),
+                                      int(float(r["train_candidates"])))
+    epochs = []
+    for e in sorted(set(plans) | set(ends)):
+        kept, cand = plans.get(e, (None, None))
+        epochs.append({"epoch": e, "kept_pairs": kept, "candidates": cand,
+                       "keep_rate": kept / cand if cand else 1.0,
+                       "end_updates": ends.get(e)})
+    writes = [(int(u), float(s)) for u, s in SAVED.findall(text)]
+    return epochs, writes
+
+
+def load_checkpoint_meta(path):
+    import torch
+    import fairseq_autoassist  # noqa: F401  (allows argparse.Namespace for weights_only loads)
+
+    state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    it = state["extra_state"]["train_iterator"]
+    progress = it.get("training_progress")
+    if progress is None:
+        raise CurveError(f"{path} has no training progress in its iterator state: was it "
+                         f"written by --task autoassist_translation of this plugin?")
+    # fairseq stores an epoch-end iterator as (next epoch, 0 iterations)
+    epoch = int(it["epoch"]) - 1 if int(it["iterations_in_epoch"]) == 0 else int(it["epoch"])
+    return {"updates": int(state["optimizer_history"][-1]["num_updates"]), "epoch": epoch,
+            "train_seconds": float(progress["train_seconds"]),
+            "trained_target_tokens": int(progress["trained_target_tokens"])}
+
+
+def collect_checkpoints(run_dir, eval_every, keep_all):
+    """The run's checkpoints on the K-update grid (plus the last one), with wall seconds net of
+    earlier checkpoint writes; files off the grid are deleted unless *keep_all*."""
+    ck_dir = run_dir / "checkpoints"
+    text = (run_dir / "train.log").read_text(encoding="utf-8")
+    epochs, writes = parse_train_log(text)
+    metas = {}
+    for path in sorted(ck_dir.glob("checkpoint*.pt")):
+        meta = load_checkpoint_meta(path)
+        meta["file"] = path
+        metas.setdefault(meta["updates"], []).append(meta)
+    if not metas:
+        raise CurveError(f"no checkpoint in {ck_dir}: see {run_dir / 'train.log'}")
+    last = max(metas)
+    chosen, drop = [], []
+    for updates in sorted(metas):
+        # prefer a named interval/epoch file over checkpoint_last.pt
+        group = sorted(metas[updates], key=lambda m: m["file"].name == "checkpoint_last.pt")
+        if updates % eval_every == 0 or updates == last:
+            chosen.append(group[0])
+            drop += [m["file"] for m in group[1:]]
+        else:
+            drop += [m["file"] for m in group]
+    if not keep_all:
+        for f in drop:
+            f.unlink()
+    keep = {e["epoch"]: e["keep_rate"] for e in epochs}
+    out = []
+    for m in chosen:
+        written = sum(s for u, s in writes if u < m["updates"])
+        out.append({
+            "file": str(m["file"].relative_to(run_dir.parent.parent)),
+            "updates": m["updates"], "epoch": m["epoch"],
+            "keep_rate": keep.get(m["epoch"], 1.0),
+            "train_seconds_raw": m["train_seconds"],
+            "checkpoint_write_seconds_before": written,
+            "wall_seconds": max(m["train_seconds"] - written, 0.0),
+            "trained_target_tokens": m["trained_target_tokens"],
+        })
+    return epochs, out
+
+
+def finished_run(run_dir, cmd, keep_rates, label):
+    """The saved train.json of *run_dir* when it was trained with *cmd* and *keep_rates* (reuse
+    it); otherwise None, with *run_dir* emptied for a new training run."""
+    info_path = run_dir / "train.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("command") == cmd and info.get("keep_rates_used") == keep_rates:
+            log(f"{label}: already trained ({info_path}), reused")
+            return info
+        log(f"{label}: command changed since the last run, training again")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True)
+    return None
+
+
+def train_run(args, ctx, seed, run):
+    run_dir = ctx["out"] / f"seed{seed}" / run
+    info_path = run_dir / "train.json"
+    keep_file = ctx["out"] / f"seed{seed}" / "autoassist" / "keep_rates.json"
+    cmd = train_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, run,
+                        run_dir / "checkpoints", keep_file, cpu=ctx["cpu"])
+    keep_rates = json.loads(keep_file.read_text()) if run == "random" else None
+    info = finished_run(run_dir, cmd, keep_rates, f"seed {seed} {run}")
+    if info is not None:
+        return info
+    log(f"seed {seed} {run}: training ({args.updates} updates) -> {run_dir}")
+    t0 = time.perf_counter()
+    run_logged(cmd, run_dir / "train.log", ctx["env"], echo=echo_train)
+    process_seconds = time.perf_counter() - t0
+    epochs, checkpoints = collect_checkpoints(run_dir, args.eval_every, args.keep_all_checkpoints)
+    info = {"run": run, "seed": seed, "command": cmd, "keep_rates_used": keep_rates,
+            "process_seconds": process_seconds, "epochs": epochs, "checkpoints": checkpoints}
+    if run == "autoassist":
+        rates = {str(e["epoch"]): e["keep_rate"] for e in epochs if e["candidates"]}
+        if not rates:
+            raise CurveError(f"no 'AutoAssist epoch N plan' line in {run_dir / 'train.log'}")
+        keep_file.write_text(json.dumps(rates, indent=1) + "\n")
+        info["keep_rates_file"] = str(keep_file)
+    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    final = checkpoints[-1]
+    log(f"seed {seed} {run}: trained in {process_seconds:.1f} s (process), "
+        f"{final['wall_seconds']:.1f} s training wall to update {final['updates']}, "
+        f"{final['trained_target_tokens']} target tokens, {len(checkpoints)} checkpoints; "
+        f"keep rates per epoch: " + ", ".join(f"{e['keep_rate']:.4f}" for e in epochs))
+    return info
