@@ -70,20 +70,9 @@ def budget_epochs(epochs, budget):
 
 
 def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=None):
-    cmd = ["fairseq-train", str(ctx["data"]), "--user-dir", str(common.USER_DIR),
-           "--task", "autoassist_translation",
-           "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
-           "-s", ctx["src"], "-t", ctx["tgt"], *PRESETS[args.arch]["args"],
-           "--seed", str(seed), "--max-epoch", str(epochs), "--no-epoch-checkpoints",
-           "--disable-validation", "--no-save-optimizer-state",
-           "--save-dir", str(save_dir), "--log-format", "json"]
-    if ctx["cpu"]:
-        cmd.append("--cpu")
-    if args.fp16:
-        cmd.append("--fp16")
-    if args.bf16:
-        cmd.append("--bf16")
-    cmd += args.extra_args
+    cmd = training.base_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, save_dir,
+                                ["--max-epoch", str(epochs), "--no-epoch-checkpoints"],
+                                ctx["cpu"])
     if run == "baseline":
         cmd.append("--assistant-off")
     else:

@@ -20,13 +20,13 @@ SAVED = re.compile(r"Saved checkpoint \S+ \(epoch \d+ @ (\d+) updates.*?"
 TRAIN_RECORD = re.compile(r"\| train \| (\{.*\})")
 
 
-def train_command(args, data, src, tgt, seed, run, save_dir, keep_rates_file=None, cpu=True):
+def base_command(args, data, src, tgt, seed, save_dir, schedule, cpu):
+    """fairseq-train with the task, criterion, preset, *seed*, the *schedule* flags (how long it
+    trains, when it saves), precision and ``--extra``: what every run of the scripts shares."""
     cmd = ["fairseq-train", str(data), "--user-dir", str(USER_DIR),
            "--task", "autoassist_translation",
            "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
-           "-s", src, "-t", tgt, *PRESETS[args.arch]["args"],
-           "--seed", str(seed), "--max-update", str(args.updates),
-           "--save-interval-updates", str(args.eval_every), "--keep-interval-updates", "-1",
+           "-s", src, "-t", tgt, *PRESETS[args.arch]["args"], "--seed", str(seed), *schedule,
            "--disable-validation", "--no-save-optimizer-state",
            "--save-dir", str(save_dir), "--log-format", "json"]
     if cpu:
@@ -35,7 +35,14 @@ def train_command(args, data, src, tgt, seed, run, save_dir, keep_rates_file=Non
         cmd.append("--fp16")
     if args.bf16:
         cmd.append("--bf16")
-    cmd += args.extra_args
+    return cmd + args.extra_args
+
+
+def train_command(args, data, src, tgt, seed, run, save_dir, keep_rates_file=None, cpu=True):
+    """An update curve's run: --max-update, a checkpoint every --eval-every updates."""
+    cmd = base_command(args, data, src, tgt, seed, save_dir,
+                       ["--max-update", str(args.updates), "--save-interval-updates",
+                        str(args.eval_every), "--keep-interval-updates", "-1"], cpu)
     if run == "baseline":
         cmd.append("--assistant-off")
     elif run == "random":
