@@ -72,7 +72,7 @@ class AutoAssist:
         self.ranks = Ranks()
         if self.ranks.size > 1 and len(dataset) >= 2 ** 31:
             fail("AutoAssist exchanges pair ids as int32 between ranks: at most "
-                             f"2^31 - 1 training pairs, got {len(dataset)}")
+                 f"2^31 - 1 training pairs, got {len(dataset)}")
         self.random_rates = read_keep_rates(cfg)
         self.records = plan_records(cfg) if self.ranks.first else None
         self.chunks = cfg.assistant_plan_chunks
