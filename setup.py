@@ -26,7 +26,7 @@ setup(
         "matplotlib",
         "tensorboardX",
     ],
-    extras_require={"test": ["pytest"], "fairseq": [FAIRSEQ]},
+    extras_require={"test": ["pytest", "hypothesis"], "fairseq": [FAIRSEQ]},
     entry_points={"console_scripts": [
         "fairseq-autoassist-dir=fairseq_autoassist_cli.user_dir:main",
         "fairseq-autoassist-torchrun=fairseq_autoassist_cli.torchrun:main",

@@ -110,11 +110,10 @@ class Assistant:
             )
         else:
             self.idf = (None, None)
-        self.w = (np.zeros(src_vocab), np.zeros(tgt_vocab))
-        self.bias = 0.0
-        self.c_len = [0.0, 0.0]
-        self._g2 = (np.zeros(src_vocab), np.zeros(tgt_vocab))  # AdaGrad accumulators
-        self._g2_scalar = {"bias": 0.0, 0: 0.0, 1: 0.0}
+        self.w = [np.zeros(src_vocab), np.zeros(tgt_vocab)]  # token weights W_x, U_y
+        self.scalars = np.zeros(3)  # the bias b and the length weights c_x, c_y
+        self.g2 = [np.zeros(src_vocab), np.zeros(tgt_vocab)]  # AdaGrad accumulators
+        self.g2_scalars = np.zeros(3)
         self.confidence = 0.0
         self.loss_mean = float("nan")  # threshold between easy (0) and hard (1)
         self.prev_epoch_mean = float("nan")
@@ -139,10 +138,10 @@ class Assistant:
     def logits(self, tables, ids):
         """The logits of pairs *ids* as the learning path computes them, and their features."""
         sides = [self._side(k, t, ids) for k, t in enumerate((tables.src, tables.tgt))]
-        z = np.full(len(ids), self.bias)
+        z = np.full(len(ids), self.scalars[0])
         for k, (tok, seg, val, rel_len) in enumerate(sides):
             z += np.bincount(seg, weights=self.w[k][tok] * val, minlength=len(ids))
-            z += self.c_len[k] * rel_len
+            z += self.scalars[1 + k] * rel_len
         return z, sides
 
     # ---------------------------------------------------------------- planning
@@ -176,11 +175,11 @@ class Assistant:
         return out
 
     def _plan_logits(self, sides, ids, sums):
-        z = np.full(len(ids), self.bias)
+        z = np.full(len(ids), self.scalars[0])
         for k, (table, s) in enumerate(zip(sides, sums)):
             lengths = table.sizes[ids]
             z += s / np.maximum(lengths, 1)
-            z += (self.c_len[k] / self.mean_len[k]) * lengths
+            z += (self.scalars[1 + k] / self.mean_len[k]) * lengths
         return z
 
     # ---------------------------------------------------------------- learning
@@ -190,8 +189,8 @@ class Assistant:
         self.epoch_correct = 0
         self.epoch_received = 0  # losses handed over this epoch, repeats included
         self.epoch_nonfinite = 0  # of them, not finite (never learned from)
-        self._seen = np.zeros(n_pairs, dtype=bool)
-        self._auc_hist = np.zeros((2, AUC_BINS), dtype=np.int64)
+        self.seen = np.zeros(n_pairs, dtype=bool)  # pairs learned from (a retried step repeats)
+        self.auc_hist = np.zeros((2, AUC_BINS), dtype=np.int64)
 
     def begin_epoch(self, epoch, n_pairs):
         """Close the epoch being collected and start *epoch* (idempotent for the same epoch)."""
@@ -218,17 +217,17 @@ class Assistant:
         ids = np.asarray(ids, dtype=np.int64)
         losses = np.asarray(losses, dtype=np.float64)
         ntokens = np.asarray(ntokens, dtype=np.float64)
-        if len(self._seen) != len(tables):
-            self._seen = np.zeros(len(tables), dtype=bool)
+        if len(self.seen) != len(tables):
+            self.seen = np.zeros(len(tables), dtype=bool)
         self.epoch_received += len(ids)
         self.epoch_nonfinite += int((~np.isfinite(losses)).sum())
-        ok = np.isfinite(losses) & (ntokens > 0) & ~self._seen[ids]
+        ok = np.isfinite(losses) & (ntokens > 0) & ~self.seen[ids]
         ok &= _first_occurrence(ids)
         ids, per_tok = ids[ok], losses[ok] / ntokens[ok]
         n = len(ids)
         if n == 0:
             return
-        self._seen[ids] = True
+        self.seen[ids] = True
         if self._mean_is_ema() and not self.frozen:
             m = float(per_tok.mean())
             self.loss_mean = m if math.isnan(self.loss_mean) else (
@@ -237,7 +236,7 @@ class Assistant:
         z, sides = self.logits(tables, ids)
         p = _sigmoid(z)
         correct = int(((p > 0.5) == label).sum())
-        self._auc_hist += score_histograms(p, label)
+        self.auc_hist += score_histograms(p, label)
         self.epoch_correct += correct
         self.epoch_loss_sum += float(per_tok.sum())
         self.epoch_count += n
@@ -249,15 +248,15 @@ class Assistant:
         # AdaGrad step (per-coordinate SGD step sizes: rare tokens learn as fast as common
         # ones) on the summed logistic loss + l2/2 * ||weights||^2 (bias unregularised)
         g = p - label
-        self._step("bias", float(g.sum()))
-        for k, (tok, seg, val, rel_len) in enumerate(sides):
-            w = self.w[k]
-            grad = np.bincount(tok, weights=g[seg] * val, minlength=len(w))
-            grad += self.l2 * w
-            g2 = self._g2[k]
-            g2 += grad * grad
-            w -= self.lr * grad / (np.sqrt(g2) + 1e-12)
-            self._step(k, float(g @ rel_len) + self.l2 * self.c_len[k])
+        for k, (tok, seg, val, _) in enumerate(sides):
+            grad = np.bincount(tok, weights=g[seg] * val, minlength=len(self.w[k]))
+            grad += self.l2 * self.w[k]
+            self.g2[k] += grad * grad
+            self.w[k] -= self.lr * grad / (np.sqrt(self.g2[k]) + 1e-12)
+        grad = np.array([g.sum(), g @ sides[0][3], g @ sides[1][3]])
+        grad[1:] += self.l2 * self.scalars[1:]
+        self.g2_scalars += grad * grad
+        self.scalars -= self.lr * grad / (np.sqrt(self.g2_scalars) + 1e-12)
         self.updates += 1
 
     def _track(self, ids, per_tok):
@@ -275,23 +274,14 @@ class Assistant:
         """Observations in a row in which each pair's loss was in its batch's top fraction."""
         return self.hard_streak[ids].copy()
 
-    def _step(self, key, grad):
-        """AdaGrad step of a scalar parameter: the bias (key "bias") or a length weight (0, 1)."""
-        self._g2_scalar[key] += grad * grad
-        delta = self.lr * grad / (math.sqrt(self._g2_scalar[key]) + 1e-12)
-        if key == "bias":
-            self.bias -= delta
-        else:
-            self.c_len[key] -= delta
-
     # ---------------------------------------------------------------- reporting
     def epoch_stats(self):
         """Accuracy and AUC of the Assistant's predictions (made before each update) this epoch."""
         n = self.epoch_count
-        positives = int(self._auc_hist[1].sum())
+        positives = int(self.auc_hist[1].sum())
         return {
             "assistant_acc": self.epoch_correct / n if n else float("nan"),
-            "assistant_auc": histogram_auc(self._auc_hist),
+            "assistant_auc": histogram_auc(self.auc_hist),
             "assistant_pos_rate": positives / n if n else float("nan"),
             "assistant_conf": float(self.confidence),
             "assistant_loss_mean": float(self.loss_mean),
@@ -302,70 +292,53 @@ class Assistant:
     def checksum(self):
         """CRC-32 of everything that decides the Assistant's predictions and updates (equal on
         all ranks of a distributed run)."""
-        return checksum(*self.w, *self._g2, self.bias, self.c_len,
-                        [self._g2_scalar[k] for k in ("bias", 0, 1)], self.confidence,
-                        self.loss_mean, self.prev_epoch_mean, self.updates, self.epoch,
-                        self.last_loss, self.hard_streak)
+        return checksum(*self.w, *self.g2, *(getattr(self, k) for k in MODEL_STATE[2:]),
+                        self.updates, self.epoch, self.last_loss, self.hard_streak)
 
     # ---------------------------------------------------------------- checkpoint
     def state_dict(self):
-        """Torch tensors and Python floats only (loadable with ``torch.load(weights_only=True)``)."""
-        return {
-            "w_src": torch.from_numpy(self.w[0].copy()),
-            "w_tgt": torch.from_numpy(self.w[1].copy()),
-            "bias": float(self.bias),
-            "c_len": [float(c) for c in self.c_len],
-            "g2_src": torch.from_numpy(self._g2[0].copy()),
-            "g2_tgt": torch.from_numpy(self._g2[1].copy()),
-            "g2_bias": float(self._g2_scalar["bias"]),
-            "g2_len": [float(self._g2_scalar[0]), float(self._g2_scalar[1])],
-            "confidence": float(self.confidence),
-            "loss_mean": float(self.loss_mean),
-            "prev_epoch_mean": float(self.prev_epoch_mean),
-            "updates": int(self.updates),
-            "epoch": int(self.epoch),
-            "epoch_loss_sum": float(self.epoch_loss_sum),
-            "epoch_count": int(self.epoch_count),
-            "epoch_correct": int(self.epoch_correct),
-            "epoch_received": int(self.epoch_received),
-            "epoch_nonfinite": int(self.epoch_nonfinite),
-            "seen": torch.from_numpy(self._seen.copy()),
-            "auc_hist": torch.from_numpy(self._auc_hist.copy()),
-            "last_loss": torch.from_numpy(self.last_loss.copy()),
-            "hard_streak": torch.from_numpy(self.hard_streak.copy()),
-        }
+        """Torch tensors and Python numbers only (loadable with ``torch.load(weights_only=True)``)."""
+        return {k: _saved(getattr(self, k)) for k in MODEL_STATE + PAIR_STATE + EPOCH_STATE}
 
     def load_state_dict(self, state, model_only=False):
         """Restore :meth:`state_dict`; with *model_only* the weights and running statistics only
         (``--assistant-init``: start from another run's Assistant), not its epoch's records."""
-        if len(state["w_src"]) != len(self.w[0]) or len(state["w_tgt"]) != len(self.w[1]):
-            raise ValueError(
-                f"the saved Assistant has vocabularies of {len(state['w_src'])} and "
-                f"{len(state['w_tgt'])} tokens, this data {len(self.w[0])} and {len(self.w[1])}")
-        self.w = (state["w_src"].numpy().astype(np.float64).copy(),
-                  state["w_tgt"].numpy().astype(np.float64).copy())
-        self.bias = float(state["bias"])
-        self.c_len = [float(c) for c in state["c_len"]]
-        self._g2 = (state["g2_src"].numpy().copy(), state["g2_tgt"].numpy().copy())
-        self._g2_scalar = {"bias": float(state["g2_bias"]), 0: float(state["g2_len"][0]),
-                           1: float(state["g2_len"][1])}
-        self.confidence = float(state["confidence"])
-        self.loss_mean = float(state["loss_mean"])
-        self.prev_epoch_mean = float(state["prev_epoch_mean"])
-        if len(self.last_loss) and len(state["last_loss"]) == len(self.last_loss):
-            self.last_loss = state["last_loss"].numpy().copy()
-            self.hard_streak = state["hard_streak"].numpy().copy()
-        if model_only:
-            return
-        self.updates = int(state["updates"])
-        self.epoch = int(state["epoch"])
-        self.epoch_loss_sum = float(state["epoch_loss_sum"])
-        self.epoch_count = int(state["epoch_count"])
-        self.epoch_correct = int(state["epoch_correct"])
-        self.epoch_received = int(state["epoch_received"])
-        self.epoch_nonfinite = int(state["epoch_nonfinite"])
-        self._seen = state["seen"].numpy().copy()
-        self._auc_hist = state["auc_hist"].numpy().copy()
+        try:
+            sizes = [len(w) for w in state["w"]]
+            if sizes != [len(w) for w in self.w]:
+                raise ValueError(f"the saved Assistant has vocabularies of {sizes[0]} and "
+                                 f"{sizes[1]} tokens, this data {len(self.w[0])} and {len(self.w[1])}")
+            names = MODEL_STATE + (() if model_only else EPOCH_STATE)
+            if len(self.last_loss) and len(state["last_loss"]) == len(self.last_loss):
+                names += PAIR_STATE  # tracked pairs, the same corpus
+            for k in names:
+                setattr(self, k, _loaded(state[k], getattr(self, k)))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not an Assistant state of this version (no {e})") from e
+
+
+# what a checkpoint holds: the model and running statistics, the per-pair tracking, the epoch's
+MODEL_STATE = ("w", "g2", "scalars", "g2_scalars", "confidence", "loss_mean", "prev_epoch_mean")
+PAIR_STATE = ("last_loss", "hard_streak")
+EPOCH_STATE = ("updates", "epoch", "epoch_loss_sum", "epoch_count", "epoch_correct",
+               "epoch_received", "epoch_nonfinite", "seen", "auc_hist")
+
+
+def _saved(value):
+    if isinstance(value, list):
+        return [_saved(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)
+
+
+def _loaded(saved, like):
+    """*saved* (from :func:`_saved`) as the type of the attribute *like* it restores."""
+    if isinstance(like, list):
+        return [_loaded(s, v) for s, v in zip(saved, like)]
+    if isinstance(like, np.ndarray):
+        return saved.numpy().astype(like.dtype)
+    return type(like)(saved)
 
 
 def _first_occurrence(ids):

@@ -87,6 +87,9 @@ class AutoAssist:
             "%d warm-up epoch(s), annealing %g of the epochs", cfg.assistant_features,
             cfg.assistant_lr, cfg.assistant_l2, cfg.assistant_rule, cfg.assistant_scorer,
             cfg.assistant_base_prob, cfg.assistant_warmup_epochs, anneal(cfg))
+        if cfg.assistant_rule == "infobatch" and cfg.assistant_anneal is None and not anneal(cfg):
+            logger.warning("AutoAssist: infobatch anneals to every pair over the last 1/8 of "
+                           "--max-epoch; without --max-epoch no epoch is annealed")
 
     @property
     def num_ranks(self):
@@ -248,29 +251,19 @@ class AutoAssist:
         only: loadable with ``weights_only``)."""
         with self._lock:
             self._learn_pending()
-            plan = self.plan.state() if mid_epoch and self.plan is not None else None
-            return {
-                "assistant": self.assistant.state_dict(),
-                "keep_epoch": int(plan["epoch"]) if plan else -1,
-                "keep": torch.from_numpy(plan["keep"]) if plan else torch.zeros(0, dtype=torch.bool),
-                "weight": (torch.from_numpy(plan["weight"]) if plan
-                           else torch.zeros(0, dtype=torch.float32)),
-                "budgets": torch.tensor(plan["budgets"] if plan else [], dtype=torch.int64),
-                "planned": int(plan["planned"]) if plan else 0,
-            }
+            state = {"assistant": self.assistant.state_dict(), "keep_epoch": -1}
+            if mid_epoch and self.plan is not None:
+                state.update(self.plan.state_dict())
+            return state
 
     def load_state_dict(self, state):
-        """Restore the Assistant; return the interrupted epoch's plan for :meth:`plan_epoch`, or
-        None."""
+        """Restore the Assistant; return the interrupted epoch's saved plan (for
+        :meth:`plan_epoch`), or None."""
         with self._lock:
             self._pending.clear()
             self.assistant.load_state_dict(state["assistant"])
             self.plan = None
-            if state["keep_epoch"] < 0:
-                return None
-            return {"epoch": int(state["keep_epoch"]), "keep": state["keep"].numpy().copy(),
-                    "weight": state["weight"].numpy().copy(),
-                    "budgets": state["budgets"].tolist(), "planned": int(state["planned"])}
+            return state if state["keep_epoch"] >= 0 else None
 
 
 def _to_host(step):
@@ -287,10 +280,11 @@ def _to_host(step):
 
 # ---------------------------------------------------------------------- from the task's config
 def anneal(cfg):
-    """--assistant-anneal, or its default for the rule."""
+    """--assistant-anneal, or its default: 0.125 for ``infobatch`` when --max-epoch is set (the
+    epochs it anneals over), else 0."""
     if cfg.assistant_anneal is not None:
         return cfg.assistant_anneal
-    return 0.125 if cfg.assistant_rule == "infobatch" else 0.0
+    return 0.125 if cfg.assistant_rule == "infobatch" and (cfg.max_epoch or 0) > 0 else 0.0
 
 
 def read_assistant(path):

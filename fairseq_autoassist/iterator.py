@@ -49,7 +49,7 @@ class AutoAssistEpochBatchIterator(ProgressEpochBatchIterator):
 
     def _plan_epoch(self, dataset, epoch):
         restored = None
-        if self._restored is not None and self._restored["epoch"] == epoch:
+        if self._restored is not None and self._restored["keep_epoch"] == epoch:
             restored, self._restored = self._restored, None
         return self.autoassist.plan_epoch(epoch, restored).length_batches()
 

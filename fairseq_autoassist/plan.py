@@ -29,7 +29,6 @@ import torch
 from fairseq.data import data_utils
 
 from .ranks import checksum
-from .rules import paper_keep_prob
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +36,6 @@ logger = logging.getLogger(__name__)
 def draws(rng_seed, n):
     """The epoch's uniform draws ``u_i ~ U(0, 1)``, one per candidate pair."""
     return np.random.default_rng(rng_seed).random(n)
-
-
-def keep_mask(rng_seed, p_floor, q):
-    """The paper's rule applied with the draws of *rng_seed*: what an epoch plan decides for a whole
-    epoch."""
-    return draws(rng_seed, len(q)) < paper_keep_prob(p_floor, q)
 
 
 class Batcher:
@@ -194,8 +187,9 @@ class EpochPlan:
         self._weights = None  # (device, tensor) of the loss weights for the criterion
         self._stats = None  # (chunks planned, stats) of the last stats() call
         if restored is not None:
-            self.keep, self.weight = restored["keep"], restored["weight"]
-            self.budgets = [int(b) for b in restored["budgets"]]
+            self.keep = restored["keep"].numpy().copy()
+            self.weight = restored["weight"].numpy().copy()
+            self.budgets = restored["budgets"].tolist()
             for k in range(int(restored["planned"])):
                 ids = candidates[parts[k]]
                 self._batches.append(batcher.split_to(batcher.pack(ids[self.keep[ids]]),
@@ -305,9 +299,11 @@ class EpochPlan:
             self.epoch, s["kept_pairs"], s["candidates"], s["keep_rate"], s["keep_floor"],
             s["kept_tokens"], s["batches"], chunks, self.note)
 
-    def state(self):
-        return {"epoch": self.epoch, "keep": self.keep.copy(), "weight": self.weight.copy(),
-                "budgets": list(self.budgets), "planned": self.planned}
+    def state_dict(self):
+        """The plan as a checkpoint keeps it (the *restored* argument of a new plan)."""
+        return {"keep_epoch": self.epoch, "keep": torch.from_numpy(self.keep.copy()),
+                "weight": torch.from_numpy(self.weight.copy()),
+                "budgets": torch.tensor(self.budgets, dtype=torch.int64), "planned": self.planned}
 
 
 class PlannedBatches:

@@ -70,14 +70,12 @@ def _summary(plan):
 
 
 def read_records(directory, event=None):
-    """The records of ``DIR/plans.jsonl`` in order (those of *event* only, if given). Lines
-    written before records had events are ``complete`` ones."""
+    """The records of ``DIR/plans.jsonl`` in order (those of *event* only, if given)."""
     out = []
     with open(os.path.join(directory, "plans.jsonl"), encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 r = json.loads(line)
-                r.setdefault("event", "complete")
                 if event is None or r["event"] == event:
                     out.append(r)
     return out

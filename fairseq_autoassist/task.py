@@ -14,6 +14,7 @@ from typing import Optional
 
 from fairseq.data import iterators
 from fairseq.dataclass import ChoiceEnum
+from fairseq.distributed import utils as distributed_utils
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 from omegaconf import II
@@ -57,11 +58,12 @@ class AutoAssistTranslationConfig(TranslationConfig):
         metadata={"help": "decay per Boss step of the EMA of the mean loss"},
     )
     assistant_rule: ChoiceEnum(["paper", "infobatch", "skip-hard"]) = field(
-        default="paper",
-        metadata={"help": "keep rule: paper = keep with probability p + (1 - p) q (AutoAssist); "
-                          "infobatch = drop a pair predicted learned with probability "
+        default="infobatch",
+        metadata={"help": "keep rule: infobatch (the default, the best of the three on clean "
+                          "data so far) = drop a pair predicted learned with probability "
                           "--assistant-prune-ratio r and weight its survivors 1/(1 - r) "
-                          "(unbiased); skip-hard = skip pairs that stay in the top "
+                          "(unbiased); paper = keep with probability p + (1 - p) q (AutoAssist's "
+                          "rule); skip-hard = skip pairs that stay in the top "
                           "--assistant-hard-fraction of their batch's losses for "
                           "--assistant-hard-streak observations (noisy data), re-checked with "
                           "probability base_prob"},
@@ -230,10 +232,18 @@ class AutoAssistTranslationTask(TranslationTask):
             out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
                                      **kwargs)
         except RuntimeError as e:
-            # fairseq skips a batch that ran out of memory on this rank and goes on; the other
-            # ranks still exchange this step's losses with this one, which has none
-            if self.autoassist is not None and "out of memory" in str(e):
-                criterion.pop_sentence_losses()
+            if "out of memory" not in str(e):
+                raise
+            if getattr(model, "accumulate_grads", False):
+                # fairseq's legacy_ddp leaves a no_sync() that an exception interrupts switched
+                # on: this rank would never reduce its gradients again, the others would wait
+                fail(f"rank {distributed_utils.get_data_parallel_rank()} ran out of memory in an "
+                     "--update-freq micro-batch before the last, which fairseq's --ddp-backend "
+                     "legacy_ddp cannot recover from (the ranks would wait for each other "
+                     "forever): stopping. Lower --max-tokens, or use --ddp-backend pytorch_ddp "
+                     "on GPUs")
+            if self.autoassist is not None:  # fairseq skips the batch on this rank and goes on;
+                criterion.pop_sentence_losses()  # the other ranks still exchange its losses
                 self.autoassist.observe(sample["id"], None)
             raise
         out[2][progress.TOKENS_KEY] = 0 if ignore_grad else sample["ntokens"]  # summed over ranks
@@ -251,34 +261,29 @@ class AutoAssistTranslationTask(TranslationTask):
             self.progress.add_tokens(sum(log.get(progress.TOKENS_KEY, 0) for log in logging_outputs))
 
 
+# --assistant-NAME: (whether a value is valid, the valid range as the error says it)
+CHECKS = {
+    "base_prob": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "warmup_epochs": (lambda v: v >= 0, ">= 0"),
+    "lr": (lambda v: v > 0, "> 0"),
+    "l2": (lambda v: v >= 0, ">= 0"),
+    "mean_decay": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "prune_ratio": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "reweight_max": (lambda v: v >= 1.0, ">= 1"),
+    "anneal": (lambda v: v is None or 0.0 <= v <= 1.0, "in [0, 1]"),
+    "hard_fraction": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+    "hard_streak": (lambda v: v >= 1, ">= 1"),
+    "plan_chunks": (lambda v: v >= 1, ">= 1"),
+}
+
+
 def _check_config(cfg):
     """Reject option values that make no sense, naming the flag."""
-    problems = []
-    if not 0.0 <= cfg.assistant_base_prob <= 1.0:
-        problems.append(f"--assistant-base-prob must be in [0, 1], got {cfg.assistant_base_prob}")
-    if cfg.assistant_warmup_epochs < 0:
-        problems.append(f"--assistant-warmup-epochs must be >= 0, got {cfg.assistant_warmup_epochs}")
-    if not cfg.assistant_lr > 0:
-        problems.append(f"--assistant-lr must be > 0, got {cfg.assistant_lr}")
-    if not cfg.assistant_l2 >= 0:
-        problems.append(f"--assistant-l2 must be >= 0, got {cfg.assistant_l2}")
-    if not 0.0 <= cfg.assistant_mean_decay < 1.0:
-        problems.append(f"--assistant-mean-decay must be in [0, 1), got {cfg.assistant_mean_decay}")
-    if not 0.0 <= cfg.assistant_prune_ratio < 1.0:
-        problems.append(f"--assistant-prune-ratio must be in [0, 1), got {cfg.assistant_prune_ratio}")
-    if not cfg.assistant_reweight_max >= 1.0:
-        problems.append(f"--assistant-reweight-max must be >= 1, got {cfg.assistant_reweight_max}")
-    if cfg.assistant_anneal is not None and not 0.0 <= cfg.assistant_anneal <= 1.0:
-        problems.append(f"--assistant-anneal must be in [0, 1], got {cfg.assistant_anneal}")
-    elif anneal(cfg) > 0 and not cfg.assistant_off and not (cfg.max_epoch or 0) > 0:
-        problems.append(f"--assistant-anneal {anneal(cfg)} (rule {cfg.assistant_rule}) anneals "
-                        f"the last epochs of --max-epoch: set --max-epoch, or --assistant-anneal 0")
-    if not 0.0 < cfg.assistant_hard_fraction < 1.0:
-        problems.append(f"--assistant-hard-fraction must be in (0, 1), got "
-                        f"{cfg.assistant_hard_fraction}")
-    if cfg.assistant_hard_streak < 1:
-        problems.append(f"--assistant-hard-streak must be >= 1, got {cfg.assistant_hard_streak}")
-    if cfg.assistant_plan_chunks < 1:
-        problems.append(f"--assistant-plan-chunks must be >= 1, got {cfg.assistant_plan_chunks}")
+    problems = [f"--assistant-{name.replace('_', '-')} must be {valid}, got "
+                f"{getattr(cfg, 'assistant_' + name)}"
+                for name, (ok, valid) in CHECKS.items() if not ok(getattr(cfg, "assistant_" + name))]
+    if not problems and anneal(cfg) > 0 and not cfg.assistant_off and not (cfg.max_epoch or 0) > 0:
+        problems.append(f"--assistant-anneal {anneal(cfg)} anneals the last epochs of "
+                        f"--max-epoch: set --max-epoch, or --assistant-anneal 0")
     if problems:
         fail("; ".join(problems))

@@ -106,7 +106,7 @@ def synthetic_dataset(folder, n_pairs, vocab, seed=0):
 def make_task(d):
     from fairseq_autoassist.task import AutoAssistTranslationConfig, AutoAssistTranslationTask
 
-    return AutoAssistTranslationTask(AutoAssistTranslationConfig(), d, d)
+    return AutoAssistTranslationTask(AutoAssistTranslationConfig(max_epoch=0, no_save=True), d, d)
 
 
 def trained_assistant(tables, vocab, seed=0):
@@ -115,8 +115,8 @@ def trained_assistant(tables, vocab, seed=0):
 
     a = Assistant(tables, vocab, vocab, features="tfidf")
     rng = np.random.default_rng(seed)
-    a.w = (rng.normal(0, 1, vocab), rng.normal(0, 1, vocab))
-    a.c_len = [0.3, -0.2]
+    a.w = [rng.normal(0, 1, vocab), rng.normal(0, 1, vocab)]
+    a.scalars[1:] = (0.3, -0.2)  # length weights
     a.confidence = 0.5
     return a
 

@@ -7,14 +7,14 @@
 # fairseq-generate (beam 5, sacreBLEU on detokenized text). Prints epoch progress while training
 # and, at the end, what AutoAssist cost and reached against the baseline.
 #
-# Environment: EPOCHS (E, default 4, a multiple of 4), RULE (--assistant-rule, default paper), OUT (default
+# Environment: EPOCHS (E, default 4, a multiple of 4), RULE (--assistant-rule, default infobatch), OUT (default
 # runs/demo), DATA (default data-bin/multi30k_de_en), ARCH (preset, default transformer-128), RAW
 # (a local copy of the Multi30k raw files; default: ../shared/data/multi30k if present, else the
 # public release is downloaded), SKIP_INSTALL=1 to skip scripts/install.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPOCHS=${EPOCHS:-4}
-RULE=${RULE:-paper}
+RULE=${RULE:-infobatch}
 OUT=${OUT:-runs/demo}
 DATA=${DATA:-data-bin/multi30k_de_en}
 ARCH=${ARCH:-transformer-128}

@@ -11,8 +11,10 @@ from fairseq_autoassist.records import read_records
 
 REPO = Path(__file__).resolve().parents[1]
 USER_DIR = str(REPO / "fairseq_autoassist")
+# the paper's rule: it prunes from the second epoch to the last (the default rule, infobatch,
+# anneals the last 1/8 of --max-epoch to every pair); test_pruning.py tests infobatch
 AUTOASSIST = ["--user-dir", USER_DIR, "--task", "autoassist_translation",
-              "--criterion", "autoassist_label_smoothed_cross_entropy"]
+              "--criterion", "autoassist_label_smoothed_cross_entropy", "--assistant-rule", "paper"]
 
 ARCHS = {
     "transformer": [
@@ -114,10 +116,10 @@ def chunk_plans(recs):
 
 
 def torchrun(data, save_dir, *extra, nproc=2, arch="transformer", langs=("de", "en"), check=True,
-             timeout=600):
+             timeout=600, env=None):
     """fairseq-train on *nproc* CPU processes (gloo) through fairseq-autoassist-torchrun."""
     return run(torchrun_cmd(data, save_dir, *extra, nproc=nproc, arch=arch, langs=langs),
-               check=check, timeout=timeout)
+               check=check, timeout=timeout, env=env)
 
 
 def torchrun_cmd(data, save_dir, *extra, nproc=2, arch="transformer", langs=("de", "en")):

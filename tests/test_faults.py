@@ -6,13 +6,35 @@ import shutil
 import signal
 import subprocess
 
+import pytest
 import torch
 
 import fairseq_autoassist  # noqa: F401  (checkpoints load with weights_only)
-from runs import AUTOASSIST, REPO, log_records, records, train, train_cmd
+from runs import AUTOASSIST, REPO, log_records, records, torchrun, train, train_cmd
 
 FAULTY = ["--user-dir", str(REPO / "tests" / "fault_plugin"), "--task", "autoassist_translation",
           "--criterion", "autoassist_faulty_cross_entropy"]
+FAULTY_TASK = ["--user-dir", str(REPO / "tests" / "fault_plugin"), "--task",
+               "autoassist_translation_faulty", "--criterion",
+               "autoassist_label_smoothed_cross_entropy"]
+
+
+def complete_plans(directory):
+    """{epoch: (kept pairs, checksum)} of the plans trained, from the plan records."""
+    return {r["epoch"]: (r["kept_pairs"], r["checksum"]) for r in records(directory)
+            if r["event"] == "complete"}
+
+
+def assistant_state(checkpoint):
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["extra_state"]
+    return state["train_iterator"]["autoassist"]["assistant"], state["train_iterator"]["training_progress"]
+
+
+def assert_same_assistant(a, b):
+    for key in ("w", "g2"):  # source and target
+        for x, y in zip(a[key], b[key]):
+            assert torch.equal(x, y), key
+    assert a["scalars"].tolist() == b["scalars"].tolist() and a["loss_mean"] == b["loss_mean"]
 
 
 def test_non_finite_sentence_losses_are_counted_and_never_learned(m30k, tmp_path):
@@ -26,6 +48,48 @@ def test_non_finite_sentence_losses_are_counted_and_never_learned(m30k, tmp_path
     assert nonfinite[0] > 0 and nonfinite[1] == 0
     # every kept pair's loss was received, the NaN ones included
     assert int(float(epochs[0]["train_assistant_losses"])) == int(float(epochs[0]["train_kept_pairs"]))
+
+
+def test_out_of_memory_on_one_rank_skips_its_batch_and_the_ranks_go_on(m30k, tmp_path):
+    """2 ranks, --update-freq 2: rank 1 runs out of memory (injected) in the last micro-batch of
+    update 3. fairseq skips that batch on rank 1 and goes on; rank 1 still joins the loss
+    exchange, so both ranks keep one Assistant (the epoch-2 plan's checksums agree, else the run
+    stops) and its batch's losses are the only ones never learned from."""
+    _, log = torchrun(m30k, tmp_path / "ck", *FAULTY, "--max-epoch", "2", "--update-freq", "2",
+                      "--no-epoch-checkpoints", env={"AUTOASSIST_FAULT_OOM": "1:6"}, timeout=300)
+    assert "attempting to recover from OOM" in log
+    epochs = log_records(log, "train")
+    assert [int(r["epoch"]) for r in epochs] == [1, 2]
+    received = [int(float(r["train_assistant_losses"])) for r in epochs]
+    kept = [int(float(r["train_kept_pairs"])) for r in epochs]
+    assert 0 < kept[0] - received[0] <= 200 and received[1] == kept[1]  # one batch missed
+    epoch2 = [r for r in records(tmp_path / "ck") if r["event"] == "plan" and r["epoch"] == 2]
+    assert epoch2 and epoch2[0]["ranks"] == 2
+
+
+def test_out_of_memory_that_fairseq_cannot_recover_from_stops_every_rank(m30k, tmp_path):
+    """The same in the first micro-batch of an update: fairseq's legacy_ddp (the CPU backend)
+    would leave rank 1's gradient sync off and both ranks waiting forever (stock fairseq hangs
+    too); instead the run stops on both ranks with an error saying why."""
+    rc, log = torchrun(m30k, tmp_path / "ck", *FAULTY, "--max-epoch", "2", "--update-freq", "2",
+                       "--no-epoch-checkpoints", env={"AUTOASSIST_FAULT_OOM": "1:5"},
+                       check=False, timeout=300)
+    assert rc != 0
+    assert "cannot recover from" in log and "legacy_ddp" in log
+    assert not log_records(log, "train")  # stopped in epoch 1
+
+
+def test_an_error_in_the_assistants_step_stops_training_with_its_traceback(m30k, tmp_path):
+    """The criterion hands over one loss fewer than its batch has pairs at step 3: the training
+    step that learns from them raises, and fairseq-train exits non-zero with the traceback
+    instead of training on with a broken Assistant."""
+    rc, log = train(m30k, tmp_path / "ck", *FAULTY, "--max-epoch", "2", "--no-epoch-checkpoints",
+                    "--log-format", "json", "--log-interval", "1", check=False,
+                    env={"AUTOASSIST_FAULT_BROKEN": "3"})
+    assert rc != 0
+    assert "Traceback" in log and "observe" in log
+    assert max(int(float(r["num_updates"])) for r in log_records(log, "train_inner")) <= 3
+    assert not log_records(log, "train")
 
 
 def test_killed_five_times_and_resumed_ends_like_an_uninterrupted_run(m30k, tmp_path):
@@ -53,18 +117,39 @@ def test_killed_five_times_and_resumed_ends_like_an_uninterrupted_run(m30k, tmp_
         assert killed, f"the run ended before update {kill_at}"
     train(m30k, tmp_path / "b", *args)
 
-    def complete(d):
-        return {r["epoch"]: (r["kept_pairs"], r["checksum"]) for r in records(d)
-                if r["event"] == "complete"}
+    assert complete_plans(tmp_path / "b") == complete_plans(tmp_path / "whole")
+    assert len(complete_plans(tmp_path / "whole")) == 3
+    (whole, whole_progress), (resumed, resumed_progress) = (
+        assistant_state(d / "checkpoint_last.pt") for d in (tmp_path / "whole", tmp_path / "b"))
+    assert_same_assistant(whole, resumed)
+    assert whole_progress["trained_target_tokens"] == resumed_progress["trained_target_tokens"]
 
-    assert complete(tmp_path / "b") == complete(tmp_path / "whole")
-    assert len(complete(tmp_path / "whole")) == 3
-    whole, resumed = (torch.load(d / "checkpoint_last.pt", map_location="cpu", weights_only=True)
-                      ["extra_state"]["train_iterator"] for d in (tmp_path / "whole", tmp_path / "b"))
-    for key in ("w_src", "w_tgt", "g2_src", "g2_tgt"):
-        assert torch.equal(whole["autoassist"]["assistant"][key], resumed["autoassist"]["assistant"][key])
-    assert (whole["training_progress"]["trained_target_tokens"]
-            == resumed["training_progress"]["trained_target_tokens"])
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_killed_while_planning_or_saving_resumes_like_an_uninterrupted_run(m30k, tmp_path, ranks):
+    """Chunked planning (2 chunks per epoch), a checkpoint every 10 updates. Killed (SIGKILL) while
+    the keep rule decides an epoch's plan, while it re-plans a chunk (on the last rank), and while
+    a checkpoint is being saved (on rank 0, which saves); each time resumed: the run ends with the
+    plans, Assistant and trained tokens of an uninterrupted one."""
+    args = [*FAULTY_TASK, "--max-epoch", "3", "--assistant-plan-chunks", "2",
+            "--save-interval-updates", "10", "--no-epoch-checkpoints", "--num-workers", "0",
+            "--data-buffer-size", "0"]
+    start = train if ranks == 1 else torchrun
+    start(m30k, tmp_path / "whole", *args)
+    # the keep rule decides once per epoch plan and once per chunk re-plan; each resumed process
+    # counts from 1 again
+    for fault in (f"decide:3:{ranks - 1}", f"decide:2:{ranks - 1}", "state_dict:2:0"):
+        rc, log = start(m30k, tmp_path / "b", *args, check=False,
+                        env={"AUTOASSIST_FAULT_KILL": fault})
+        assert rc == -signal.SIGKILL if ranks == 1 else "Signal 9 (SIGKILL)" in log, (fault, rc)
+        assert "done training" not in log, fault
+    start(m30k, tmp_path / "b", *args)
+    assert complete_plans(tmp_path / "b") == complete_plans(tmp_path / "whole")
+    assert len(complete_plans(tmp_path / "whole")) == 3
+    (whole, whole_progress), (resumed, resumed_progress) = (
+        assistant_state(d / "checkpoint_last.pt") for d in (tmp_path / "whole", tmp_path / "b"))
+    assert_same_assistant(whole, resumed)
+    assert whole_progress["trained_target_tokens"] == resumed_progress["trained_target_tokens"]
 
 
 def test_bad_input_stops_with_an_error_naming_the_file_and_no_traceback(m30k, tmp_path):

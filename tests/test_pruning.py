@@ -81,3 +81,16 @@ def test_infobatch_weighs_exactly_the_kept_learned_pairs(m30k, tmp_path):
     n = learned.sum()
     kept_learned = (keep & learned).sum() / n
     assert abs(kept_learned - 0.6) < 4 * (0.24 / n) ** 0.5
+
+
+def test_the_default_rule_is_infobatch_and_runs_without_max_epoch(m30k, tmp_path):
+    """No --assistant-rule: infobatch. Without --max-epoch there are no epochs to anneal over: it
+    says so and prunes every epoch after the warm-up (--assistant-anneal > 0 would be an error)."""
+    default = [arg for arg in AUTOASSIST if arg not in ("--assistant-rule", "paper")]
+    _, log = train(m30k, tmp_path / "ck", *default, "--max-update", "100", "--no-save")
+    assert "rule infobatch" in log and "without --max-epoch no epoch is annealed" in log
+    rates = [float(r["train_keep_rate"]) for r in log_records(log, "train")]
+    assert len(rates) >= 3 and rates[0] == 1.0 and all(r < 1.0 for r in rates[1:])
+    rc, out = train(m30k, tmp_path / "ck2", *default, "--assistant-anneal", "0.25",
+                    "--max-update", "5", "--no-save", check=False)
+    assert rc == 1 and "--assistant-anneal 0.25 anneals the last epochs of --max-epoch" in out

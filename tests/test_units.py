@@ -14,7 +14,8 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 import fairseq_autoassist  # noqa: F401  (registers the task and criterion)
 from fairseq_autoassist.assistant import Assistant, roc_auc
 from fairseq_autoassist.autoassist import AutoAssist
-from fairseq_autoassist.plan import Batcher, fit, keep_mask
+from fairseq_autoassist.plan import Batcher, draws, fit
+from fairseq_autoassist.rules import paper_keep_prob
 from fairseq_autoassist.task import AutoAssistTranslationConfig
 from fairseq_autoassist.tokens import TokenTable
 from runs import ARCHS
@@ -179,6 +180,32 @@ def test_assistant_ignores_non_finite_and_repeated_pairs():
     assert a.epoch_count == 2  # a new epoch sees every pair again
 
 
+def test_prev_epoch_mean_splits_by_the_previous_epochs_mean_loss():
+    """--assistant-mean prev-epoch: during warm-up the threshold is an EMA of the batch means;
+    after it, the mean per-token loss of the pairs learned in the previous epoch, fixed for the
+    whole epoch, and pairs above it are labelled hard."""
+    tables, _, loss, vocab = synthetic(n=400)
+    a = Assistant(tables, vocab, vocab, mean="prev-epoch", warmup_epochs=1, mean_decay=0.5)
+    batches = [np.arange(lo, lo + 100) for lo in range(0, 400, 100)]
+    ntok = np.full(100, 10.0)
+    a.begin_epoch(1, len(tables))
+    ema = None
+    for ids in batches:
+        a.learn(tables, ids, loss[ids] * 10, ntok)
+        ema = loss[ids].mean() if ema is None else 0.5 * ema + 0.5 * loss[ids].mean()
+    assert a.loss_mean == pytest.approx(ema)
+    a.begin_epoch(2, len(tables))
+    assert a.loss_mean == pytest.approx(loss.mean())
+    later = loss * np.where(np.arange(400) % 2, 3.0, 0.5)
+    for ids in batches[:2]:
+        a.learn(tables, ids, later[ids] * 10, ntok)
+        assert a.loss_mean == pytest.approx(loss.mean())  # fixed within the epoch
+    stats = a.epoch_stats()
+    assert stats["assistant_pos_rate"] == pytest.approx((later[:200] > loss.mean()).mean())
+    a.begin_epoch(3, len(tables))
+    assert a.loss_mean == pytest.approx(later[:200].mean())
+
+
 def test_assistant_state_round_trips_through_weights_only_load():
     tables, _, loss, vocab = synthetic(n=500)
     a = Assistant(tables, vocab, vocab)
@@ -211,6 +238,9 @@ def test_roc_auc():
 def test_keep_rule_matches_its_expectation(p):
     rng = np.random.default_rng(0)
     q = rng.beta(0.5, 0.5, 200_000)
+    def keep_mask(seed, p, q):
+        return draws(seed, len(q)) < paper_keep_prob(p, q)
+
     keep = keep_mask((1, 2), p, q)
     expected = p + (1 - p) * q
     sigma = np.sqrt((expected * (1 - expected)).sum()) / len(q)
@@ -310,8 +340,8 @@ def test_a_plan_that_keeps_nothing_trains_one_batch(setup, caplog):
 
 
 def test_an_epoch_plan_applies_the_keep_rule(setup):
-    """The decisions for an epoch are keep_mask's: u < p + (1 - p) q, with the epoch's draws
-    (seed, epoch) and the Assistant's q."""
+    """The decisions for an epoch are u < p + (1 - p) q, with the epoch's draws u (numpy's
+    generator seeded with (seed, epoch)) and the Assistant's q."""
     task, _, _, valid = setup
     batcher = Batcher(task, valid, 400, None, (1024, 1024), False, 8, seed=1)
     stub = _Stub()
@@ -320,7 +350,8 @@ def test_an_epoch_plan_applies_the_keep_rule(setup):
     plan = autoassist(task, valid, batcher, stub, seed=5, assistant_base_prob=0.3,
                       assistant_warmup_epochs=1).plan_epoch(4)
     cand = plan.candidates
-    np.testing.assert_array_equal(plan.keep[cand], keep_mask((5, 4), 0.8, (cand % 7) / 7.0))
+    u = np.random.default_rng((5, 4)).random(len(cand))
+    np.testing.assert_array_equal(plan.keep[cand], u < 0.8 + 0.2 * (cand % 7) / 7.0)
     assert plan.keep.sum() == plan.keep[cand].sum() < len(cand)
 
 

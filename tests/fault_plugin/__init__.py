@@ -1,22 +1,32 @@
 """A test-only fairseq plugin (``--user-dir tests/fault_plugin``): the fairseq_autoassist plugin
-plus the criterion ``autoassist_faulty_cross_entropy``, which injects the faults named by
-environment variables into training:
+plus the criterion ``autoassist_faulty_cross_entropy`` and the task
+``autoassist_translation_faulty``, which inject the faults named by environment variables into
+training:
 
 - ``AUTOASSIST_FAULT_OOM=RANK:STEP``: the STEP-th training forward (from 1) of rank RANK raises a
   CUDA-style out-of-memory error (fairseq then skips that batch on that rank and goes on);
 - ``AUTOASSIST_FAULT_NAN=STEP``: the per-sentence losses of the STEP-th training forward are NaN
-  (the loss the Boss trains on stays finite).
+  (the loss the Boss trains on stays finite);
+- ``AUTOASSIST_FAULT_BROKEN=STEP``: the STEP-th training forward hands over one per-sentence loss
+  fewer than its batch has sentences (a broken criterion: the Assistant's step fails);
+- ``AUTOASSIST_FAULT_KILL=WHAT:N[:RANK]`` (the task): this process kills itself (SIGKILL) in the
+  N-th call (from 1) of ``decide`` (the keep rule deciding an epoch's or a chunk's plan) or of
+  ``state_dict`` (AutoAssist's state, written into each checkpoint being saved), on RANK (0).
 """
 
+import functools
 import os
+import signal
 
 import torch
 import torch.distributed as dist
 from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterionConfig
+from fairseq.tasks import register_task
 
 import fairseq_autoassist  # noqa: F401  (the task, criterion and schedule under test)
 from fairseq_autoassist.criterion import AutoAssistLabelSmoothedCrossEntropyCriterion
+from fairseq_autoassist.task import AutoAssistTranslationConfig, AutoAssistTranslationTask
 
 
 def _rank():
@@ -34,6 +44,8 @@ class FaultyCriterion(AutoAssistLabelSmoothedCrossEntropyCriterion):
         self.oom = tuple(int(x) for x in oom.split(":")) if oom else None
         nan = os.environ.get("AUTOASSIST_FAULT_NAN")
         self.nan = int(nan) if nan else None
+        broken = os.environ.get("AUTOASSIST_FAULT_BROKEN")
+        self.broken = int(broken) if broken else None
 
     def forward(self, model, sample, reduce=True):
         if model.training:
@@ -46,4 +58,33 @@ class FaultyCriterion(AutoAssistLabelSmoothedCrossEntropyCriterion):
         out = super().pop_sentence_losses()
         if out is not None and self.nan == self.forwards:
             out = (torch.full_like(out[0], float("nan")), out[1])
+        if out is not None and self.broken == self.forwards:
+            out = (out[0][1:], out[1][1:])
         return out
+
+
+@register_task("autoassist_translation_faulty", dataclass=AutoAssistTranslationConfig)
+class FaultyTask(AutoAssistTranslationTask):
+    def __init__(self, cfg, src_dict, tgt_dict):
+        super().__init__(cfg, src_dict, tgt_dict)
+        kill = os.environ.get("AUTOASSIST_FAULT_KILL", "").split(":")
+        self.kill = (kill[0], int(kill[1]), int(kill[2]) if len(kill) > 2 else 0) if kill[0] else None
+        self.calls = {"decide": 0, "state_dict": 0}
+
+    def get_batch_iterator(self, *args, **kwargs):
+        itr = super().get_batch_iterator(*args, **kwargs)
+        if self.kill and self.autoassist is not None and self.autoassist.rule is not None:
+            # the rule is built anew with each training iterator; AutoAssist once
+            if not isinstance(self.autoassist.rule.decide, functools.partial):
+                self.autoassist.rule.decide = functools.partial(
+                    self._counted, "decide", self.autoassist.rule.decide)
+            if not isinstance(self.autoassist.state_dict, functools.partial):
+                self.autoassist.state_dict = functools.partial(
+                    self._counted, "state_dict", self.autoassist.state_dict)
+        return itr
+
+    def _counted(self, what, method, *args, **kwargs):
+        self.calls[what] += 1
+        if (what, self.calls[what], _rank()) == self.kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return method(*args, **kwargs)
