@@ -30,11 +30,18 @@ def assistant_state(checkpoint):
     return state["train_iterator"]["autoassist"]["assistant"], state["train_iterator"]["training_progress"]
 
 
-def assert_same_assistant(a, b):
+def assert_ends_like(resumed, whole):
+    """The run in *resumed* ended with the plans, Assistant and trained tokens of the 3-epoch run
+    in *whole*."""
+    assert complete_plans(resumed) == complete_plans(whole)
+    assert len(complete_plans(whole)) == 3
+    (a, a_progress), (b, b_progress) = (assistant_state(d / "checkpoint_last.pt")
+                                        for d in (whole, resumed))
     for key in ("w", "g2"):  # source and target
         for x, y in zip(a[key], b[key]):
             assert torch.equal(x, y), key
     assert a["scalars"].tolist() == b["scalars"].tolist() and a["loss_mean"] == b["loss_mean"]
+    assert a_progress["trained_target_tokens"] == b_progress["trained_target_tokens"]
 
 
 def test_non_finite_sentence_losses_are_counted_and_never_learned(m30k, tmp_path):
@@ -117,12 +124,7 @@ def test_killed_five_times_and_resumed_ends_like_an_uninterrupted_run(m30k, tmp_
         assert killed, f"the run ended before update {kill_at}"
     train(m30k, tmp_path / "b", *args)
 
-    assert complete_plans(tmp_path / "b") == complete_plans(tmp_path / "whole")
-    assert len(complete_plans(tmp_path / "whole")) == 3
-    (whole, whole_progress), (resumed, resumed_progress) = (
-        assistant_state(d / "checkpoint_last.pt") for d in (tmp_path / "whole", tmp_path / "b"))
-    assert_same_assistant(whole, resumed)
-    assert whole_progress["trained_target_tokens"] == resumed_progress["trained_target_tokens"]
+    assert_ends_like(tmp_path / "b", tmp_path / "whole")
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
@@ -144,12 +146,7 @@ def test_killed_while_planning_or_saving_resumes_like_an_uninterrupted_run(m30k,
         assert rc == -signal.SIGKILL if ranks == 1 else "Signal 9 (SIGKILL)" in log, (fault, rc)
         assert "done training" not in log, fault
     start(m30k, tmp_path / "b", *args)
-    assert complete_plans(tmp_path / "b") == complete_plans(tmp_path / "whole")
-    assert len(complete_plans(tmp_path / "whole")) == 3
-    (whole, whole_progress), (resumed, resumed_progress) = (
-        assistant_state(d / "checkpoint_last.pt") for d in (tmp_path / "whole", tmp_path / "b"))
-    assert_same_assistant(whole, resumed)
-    assert whole_progress["trained_target_tokens"] == resumed_progress["trained_target_tokens"]
+    assert_ends_like(tmp_path / "b", tmp_path / "whole")
 
 
 def test_bad_input_stops_with_an_error_naming_the_file_and_no_traceback(m30k, tmp_path):
