@@ -312,8 +312,10 @@ class _Stub:
 
 def autoassist(task, dataset, batcher, assistant, seed=1, random_rates=None, tmp_path=None,
                **options):
-    """An AutoAssist planning *dataset* with *assistant* (a stand-in) and config *options*;
-    *random_rates* make it the random control (the rates go through a keep-rates file)."""
+    """An AutoAssist planning *dataset* with *assistant* (a stand-in) and config *options* (the
+    paper's rule unless they say otherwise); *random_rates* make it the random control (the rates
+    go through a keep-rates file)."""
+    options.setdefault("assistant_rule", "paper")
     if random_rates is not None:
         path = tmp_path / "rates.json"
         path.write_text(json.dumps(random_rates))
