@@ -292,8 +292,9 @@ class Assistant:
     def checksum(self):
         """CRC-32 of everything that decides the Assistant's predictions and updates (equal on
         all ranks of a distributed run)."""
-        return checksum(*self.w, *self.g2, *(getattr(self, k) for k in MODEL_STATE[2:]),
-                        self.updates, self.epoch, self.last_loss, self.hard_streak)
+        return checksum(*self.w, *self.g2, self.scalars, self.g2_scalars, self.confidence,
+                        self.loss_mean, self.prev_epoch_mean, self.updates, self.epoch,
+                        self.last_loss, self.hard_streak)
 
     # ---------------------------------------------------------------- checkpoint
     def state_dict(self):
