@@ -295,14 +295,17 @@ def trained_tokens(log_text):
     return sum(float(r["train_wpb"]) * (b - a) for r, a, b in zip(recs, [0] + done, done))
 
 
-def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=None):
+def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=None, kinds=None):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    kinds = kinds or ("abcd" if versus else "abc")
+    if kinds[0] != "a" or not set(kinds) <= set("abcd") or ("d" in kinds) != bool(versus):
+        raise SystemExit(f"--boss-kinds {kinds}: a first, then some of b, c and d (d needs "
+                         "--boss-versus)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             row = {}
-            kinds = "abcd" if versus else "abc"
             order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]  # no kind always runs first
             row["order"] = order
             for kind in order:
@@ -383,6 +386,9 @@ def main(argv=None):
     p.add_argument("--boss-versus", metavar="CHECKOUT",
                    help="also run kind d: kind c with the plugin of another checkout of this "
                         "repository (e.g. an earlier design), paired in the same rounds")
+    p.add_argument("--boss-kinds", default=None, metavar="KINDS",
+                   help="which runs each round has: a, then some of b, c, d (default abc, or abcd "
+                        "with --boss-versus); e.g. ac for the c/a ratio alone")
     p.add_argument("--out", default=None, metavar="FILE.json", help="write the results as JSON")
     args = p.parse_args(argv)
     quick = args.quick
@@ -428,7 +434,8 @@ def main(argv=None):
                     data, args.boss_preset or ("tiny" if quick else "transformer-cpu"),
                     args.boss_updates or (20 if quick else 150),
                     args.boss_rounds or (1 if quick else 5), args.boss_threads,
-                    shlex.split(args.boss_extra), args.boss_ranks, args.boss_versus)
+                    shlex.split(args.boss_extra), args.boss_ranks, args.boss_versus,
+                    args.boss_kinds)
     except InvariantError as e:
         print(f"bench.py: invariant broken: {e}", file=sys.stderr)
         return 1
