@@ -15,7 +15,8 @@ fairseq-train runs a, b, c, b, c, a, c, a, b, ... (rotated each round; a: stock 
 end to end (trained target tokens over the process's wall time, start-up included);
 ``--boss-ranks N`` runs each on N processes (distributed, every rank's losses exchanged).
 
-The benchmark never fails on a timing. It exits with status 1 when an invariant breaks: a plan
+The benchmark never fails on a timing. It exits with status 1 when an invariant breaks: Boss
+runs of one round that trained different target tokens (they must train the same batches), a plan
 that is not a duplicate-free subset of its candidates, a batch over ``--max-tokens``, a chunk whose
 batches differ from its budget, an epoch whose length differs from its start plan's.
 """
@@ -270,7 +271,10 @@ def boss_command(kind, data, save, preset, updates, extra, ranks=1, versus=None)
     else:
         task = [*user, "--task", "autoassist_translation",
                 "--criterion", "autoassist_label_smoothed_cross_entropy"]
-        task += ["--assistant-off"] if kind == "b" else ["--assistant-base-prob", "1"]
+        # c, d: the paper's rule with a floor of 1 keeps every pair (the default rule, infobatch,
+        # would drop pairs predicted learned)
+        task += (["--assistant-off"] if kind == "b" else
+                 ["--assistant-rule", "paper", "--assistant-base-prob", "1"])
     launcher = (["fairseq-train"] if ranks == 1 else
                 ["fairseq-autoassist-torchrun", "--standalone", "--nproc_per_node", str(ranks), "--"])
     return [*launcher, str(data), *task, "--label-smoothing", "0.1",
@@ -318,8 +322,13 @@ def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=No
                     raise RuntimeError(f"{shlex.join(cmd)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
                 # end to end: start-up (the Assistant's TF-IDF statistics), planning and
                 # every step are in the process's wall time
-                row[kind] = trained_tokens(proc.stdout + proc.stderr) / seconds
+                row[f"{kind}_tokens"] = trained_tokens(proc.stdout + proc.stderr)
+                row[kind] = row[f"{kind}_tokens"] / seconds
                 row[f"{kind}_seconds"] = seconds
+            tokens = {k: round(row[f"{k}_tokens"]) for k in kinds}
+            if len(set(tokens.values())) > 1:  # every kind trains the same batches
+                raise InvariantError(f"Boss round {r + 1}: the kinds trained different target "
+                                     f"tokens {tokens}: they must train the same batches")
             rows.append(row)
             log(f"Boss round {r + 1}/{rounds} (order {order}): target tokens/s "
                 + ", ".join(f"{k} {row[k]:.0f}" for k in kinds) + "; "
