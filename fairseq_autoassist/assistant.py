@@ -125,6 +125,13 @@ class Assistant:
         self.hard_streak = np.zeros(n_tracked, dtype=np.uint8)
         self._new_epoch_stats(len(tables))
 
+    def new_corpus(self, n_pairs):
+        """Another corpus of *n_pairs* pairs (the next shard of sharded data): the pairs' tracked
+        losses start again, unseen."""
+        if len(self.last_loss):
+            self.last_loss = np.full(n_pairs, np.nan, dtype=np.float32)
+            self.hard_streak = np.zeros(n_pairs, dtype=np.uint8)
+
     # ---------------------------------------------------------------- features
     def _side(self, k, table, ids):
         """Per-token feature values of side *k* (0 source, 1 target) for pairs *ids*."""

@@ -99,8 +99,10 @@ class AutoAssist:
         """Plan with *batcher* and *seed* (of the training iterator fairseq builds) from now on."""
         cfg = self.cfg
         with self._lock:
-            if dataset is not self.dataset:
+            if dataset is not self.dataset:  # the next shard of sharded data
+                self._learn_pending()  # the last steps, on the pairs of the previous shard
                 self.dataset, self.tables = dataset, PairTables(dataset)
+                self.assistant.new_corpus(len(self.tables))
             self.batcher, self.seed = batcher, seed
             self.rule = KeepRule(
                 self.assistant, self.tables, base_prob=cfg.assistant_base_prob,
@@ -123,6 +125,8 @@ class AutoAssist:
             if restored is None and self.plan is not None and self.plan.epoch == epoch:
                 return self.plan
             self._learn_pending()
+            if self.records is not None and 0 < self.assistant.epoch < epoch:
+                self.records.assistant(self.assistant.epoch, self.assistant.epoch_stats())
             self.assistant.begin_epoch(epoch, len(self.tables))
             candidates = self.batcher.candidates(epoch)
             # the random control has its own stream: its draws are independent of AutoAssist's

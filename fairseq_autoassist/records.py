@@ -10,6 +10,9 @@ checkpoint directory, none with ``--no-save``), one line per event:
 * ``chunk``: chunk ``chunk`` of ``chunks`` (from 1) planned again during the epoch: ``when``
   (after which trained batch, or early), the pairs it kept of its ``pairs``, how many the rule
   alone keeps (``rule_kept``), decisions ``changed`` since the epoch start, its batches;
+* ``assistant``: the Assistant's accuracy, AUC, confidence and mean loss over the losses it saw
+  in ``epoch`` (:meth:`assistant.Assistant.epoch_stats`), written when the next epoch is planned
+  (a checkpoint holds those of its own epoch);
 * ``complete``: every chunk of a plan made in this run is planned: the plan as trained (the
   ``plan`` fields without checksums and ``restored``). With ``--assistant-plan-dir`` it also writes
   ``DIR/epoch<N>.npz``: the kept pair ids, their loss weights and the dropped candidate ids.
@@ -35,15 +38,18 @@ class PlanRecords:
         self.kept_ids = kept_ids
         os.makedirs(directory, exist_ok=True)
 
+    def assistant(self, epoch, stats):
+        self._write("assistant", epoch, **{k: float(v) for k, v in stats.items()})
+
     def plan(self, plan, restored, assistant_checksum, plan_checksum, ranks):
-        self._write("plan", plan, restored=bool(restored), **_summary(plan),
+        self._write("plan", plan.epoch, restored=bool(restored), **_summary(plan),
                     assistant_checksum=f"{assistant_checksum:08x}",
                     plan_checksum=f"{plan_checksum:08x}", ranks=int(ranks))
 
     def chunk(self, plan, k, when, kept, pairs, rule_kept, changed, batches):
-        self._write("chunk", plan, chunk=k + 1, chunks=len(plan.parts), when=when, kept=int(kept),
-                    pairs=int(pairs), rule_kept=int(rule_kept), changed=int(changed),
-                    batches=int(batches))
+        self._write("chunk", plan.epoch, chunk=k + 1, chunks=len(plan.parts), when=when,
+                    kept=int(kept), pairs=int(pairs), rule_kept=int(rule_kept),
+                    changed=int(changed), batches=int(batches))
 
     def complete(self, plan):
         if self.kept_ids:
@@ -54,10 +60,10 @@ class PlanRecords:
                                 kept=kept.astype(np.int64),
                                 weight=plan.weight[kept].astype(np.float32),
                                 dropped=dropped.astype(np.int64))
-        self._write("complete", plan, **_summary(plan), checksum=int(plan.digest()))
+        self._write("complete", plan.epoch, **_summary(plan), checksum=int(plan.digest()))
 
-    def _write(self, event, plan, **fields):
-        line = json.dumps({"event": event, "epoch": int(plan.epoch), **fields})
+    def _write(self, event, epoch, **fields):
+        line = json.dumps({"event": event, "epoch": int(epoch), **fields})
         with open(os.path.join(self.directory, "plans.jsonl"), "a", encoding="utf-8") as f:
             f.write(line + "\n")
 

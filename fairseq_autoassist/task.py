@@ -28,120 +28,76 @@ from .progress import TrainingProgress
 logger = logging.getLogger(__name__)
 
 
+def option(default, text):
+    """A fairseq config field: its default and its --help text."""
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass
 class AutoAssistTranslationConfig(TranslationConfig):
-    assistant_off: bool = field(
-        default=False,
-        metadata={"help": "train on every pair, exactly like --task translation (the baseline)"},
-    )
-    assistant_base_prob: float = field(
-        default=0.5,
-        metadata={"help": "after warm-up a pair is kept with probability at least "
-                          "max(base_prob, 1 - confidence), otherwise as the Assistant predicts"},
-    )
-    assistant_warmup_epochs: int = field(
-        default=1,
-        metadata={"help": "epochs that train on every pair while the Assistant learns"},
-    )
-    assistant_features: ChoiceEnum(["bow", "tfidf"]) = field(
-        default="tfidf",
-        metadata={"help": "Assistant features of source and target: bag of words or TF-IDF"},
-    )
-    assistant_mean: ChoiceEnum(["ema", "prev-epoch"]) = field(
-        default="ema",
-        metadata={"help": "the running mean loss per target token that splits easy (0) from hard "
-                          "(1) pairs: ema = EMA of the Boss's batch means throughout training; "
-                          "prev-epoch = EMA during warm-up, then the previous epoch's mean"},
-    )
-    assistant_mean_decay: float = field(
-        default=0.9,
-        metadata={"help": "decay per Boss step of the EMA of the mean loss"},
-    )
-    assistant_rule: ChoiceEnum(["paper", "infobatch", "skip-hard"]) = field(
-        default="infobatch",
-        metadata={"help": "keep rule: infobatch (the default, the best of the three on clean "
-                          "data so far) = drop a pair predicted learned with probability "
-                          "--assistant-prune-ratio r and weight its survivors 1/(1 - r) "
-                          "(unbiased); paper = keep with probability p + (1 - p) q (AutoAssist's "
-                          "rule); skip-hard = skip pairs that stay in the top "
-                          "--assistant-hard-fraction of their batch's losses for "
-                          "--assistant-hard-streak observations (noisy data), re-checked with "
-                          "probability base_prob"},
-    )
-    assistant_scorer: ChoiceEnum(["assistant", "last-loss", "random"]) = field(
-        default="assistant",
-        metadata={"help": "what says a pair is hard: the Assistant's prediction; its last seen "
-                          "loss against the running mean (last-loss; never seen = hard); or "
-                          "random, the control: the rule applied to random pairs at the keep "
-                          "rates of --assistant-keep-rates"},
-    )
-    assistant_prune_ratio: float = field(
-        default=0.5,
-        metadata={"help": "infobatch: probability r that a pair predicted learned is dropped; "
-                          "its survivors get loss weight 1/(1 - r)"},
-    )
-    assistant_reweight: bool = field(
-        default=False,
-        metadata={"help": "paper rule: weight each kept pair's loss by 1/keep probability "
-                          "(capped by --assistant-reweight-max), an unbiased gradient"},
-    )
-    assistant_reweight_max: float = field(
-        default=4.0, metadata={"help": "cap of the --assistant-reweight weights"},
-    )
-    assistant_anneal: Optional[float] = field(
-        default=None,
-        metadata={"help": "the last F of --max-epoch train on every pair with weight 1 "
-                          "(default: 0.125 for infobatch, 0 for the other rules)"},
-    )
-    assistant_hard_fraction: float = field(
-        default=0.2,
-        metadata={"help": "skip-hard: a loss in the top F of its batch counts as hard"},
-    )
-    assistant_hard_streak: int = field(
-        default=2,
-        metadata={"help": "skip-hard: observations in a row in the top fraction before a pair "
-                          "is skipped"},
-    )
-    assistant_keep_rates: Optional[str] = field(
-        default=None,
-        metadata={"help": "JSON file {epoch: keep rate} for --assistant-scorer random (epochs past "
-                          "the last one keep its rate), e.g. an AutoAssist run's keep rates"},
-    )
-    assistant_plan_chunks: int = field(
-        default=1,
-        metadata={"help": "plan each epoch in N chunks: the epoch's length is fixed at its start, "
-                          "and chunk k > 1 is planned again with the Assistant's state when half "
-                          "of chunk k - 1 has been trained (for long epochs, where a plan made at "
-                          "the epoch start goes stale); 1 = plan once per epoch"},
-    )
-    assistant_plan_dir: Optional[str] = field(
-        default=None,
-        metadata={"help": "write the plan records to DIR: JSON lines in DIR/plans.jsonl (each "
-                          "epoch's start plan with its checksums, each chunk planned during it, "
-                          "each complete plan: keep rate, kept pairs and tokens, batches), and "
-                          "the kept pair ids, their loss weights and the dropped ids of each "
-                          "epoch in DIR/epoch<N>.npz (default: only plans.jsonl, in --save-dir; "
-                          "nothing with --no-save)"},
-    )
-    assistant_init: Optional[str] = field(
-        default=None,
-        metadata={"help": "start from the Assistant of another run: a checkpoint of an "
-                          "autoassist_translation run on the same dictionaries (its weights and "
-                          "running statistics; a resumed run keeps its own)"},
-    )
-    assistant_freeze: bool = field(
-        default=False,
-        metadata={"help": "never update the Assistant (with --assistant-init: plan every epoch "
-                          "with a fixed Assistant); its accuracy and AUC are still reported"},
-    )
-    assistant_lr: float = field(
-        default=0.5,
-        metadata={"help": "learning rate of the Assistant's online AdaGrad (per-token step sizes)"},
-    )
-    assistant_l2: float = field(
-        default=1e-4,
-        metadata={"help": "L2 regularisation of the Assistant's weights"},
-    )
+    assistant_off: bool = option(
+        False, "train on every pair, exactly like --task translation (the baseline)")
+    assistant_base_prob: float = option(
+        0.5, "after warm-up a pair is kept with probability at least max(base_prob, 1 - "
+        "confidence), otherwise as the Assistant predicts")
+    assistant_warmup_epochs: int = option(
+        1, "epochs that train on every pair while the Assistant learns")
+    assistant_features: ChoiceEnum(["bow", "tfidf"]) = option(
+        "tfidf", "Assistant features of source and target: bag of words or TF-IDF")
+    assistant_mean: ChoiceEnum(["ema", "prev-epoch"]) = option(
+        "ema", "the running mean loss per target token that splits easy (0) from hard (1) pairs: "
+        "ema = EMA of the Boss's batch means throughout training; prev-epoch = EMA during "
+        "warm-up, then the previous epoch's mean")
+    assistant_mean_decay: float = option(0.9, "decay per Boss step of the EMA of the mean loss")
+    assistant_rule: ChoiceEnum(["paper", "infobatch", "skip-hard"]) = option(
+        "infobatch", "keep rule: infobatch (the default, the best of the three on clean data so "
+        "far) = drop a pair predicted learned with probability --assistant-prune-ratio r and "
+        "weight its survivors 1/(1 - r) (unbiased); paper = keep with probability p + (1 - p) q "
+        "(AutoAssist's rule); skip-hard = skip pairs that stay in the top "
+        "--assistant-hard-fraction of their batch's losses for --assistant-hard-streak "
+        "observations (noisy data), re-checked with probability base_prob")
+    assistant_scorer: ChoiceEnum(["assistant", "last-loss", "random"]) = option(
+        "assistant", "what says a pair is hard: the Assistant's prediction; its last seen loss "
+        "against the running mean (last-loss; never seen = hard); or random, the control: the "
+        "rule applied to random pairs at the keep rates of --assistant-keep-rates")
+    assistant_prune_ratio: float = option(
+        0.5, "infobatch: probability r that a pair predicted learned is dropped; its survivors "
+        "get loss weight 1/(1 - r)")
+    assistant_reweight: bool = option(
+        False, "paper rule: weight each kept pair's loss by 1/keep probability (capped by "
+        "--assistant-reweight-max), an unbiased gradient")
+    assistant_reweight_max: float = option(4.0, "cap of the --assistant-reweight weights")
+    assistant_anneal: Optional[float] = option(
+        None, "the last F of --max-epoch train on every pair with weight 1 (default: 0.125 for "
+        "infobatch, 0 for the other rules)")
+    assistant_hard_fraction: float = option(
+        0.2, "skip-hard: a loss in the top F of its batch counts as hard")
+    assistant_hard_streak: int = option(
+        2, "skip-hard: observations in a row in the top fraction before a pair is skipped")
+    assistant_keep_rates: Optional[str] = option(
+        None, "JSON file {epoch: keep rate} for --assistant-scorer random (epochs past the last "
+        "one keep its rate), e.g. an AutoAssist run's keep rates")
+    assistant_plan_chunks: int = option(
+        1, "plan each epoch in N chunks: the epoch's length is fixed at its start, and chunk k > "
+        "1 is planned again with the Assistant's state when half of chunk k - 1 has been trained "
+        "(for long epochs, where a plan made at the epoch start goes stale); 1 = plan once per "
+        "epoch")
+    assistant_plan_dir: Optional[str] = option(
+        None, "write the plan records to DIR: JSON lines in DIR/plans.jsonl (each epoch's start "
+        "plan with its checksums, each chunk planned during it, each complete plan: keep rate, "
+        "kept pairs and tokens, batches), and the kept pair ids, their loss weights and the "
+        "dropped ids of each epoch in DIR/epoch<N>.npz (default: only plans.jsonl, in "
+        "--save-dir; nothing with --no-save)")
+    assistant_init: Optional[str] = option(
+        None, "start from the Assistant of another run: a checkpoint of an "
+        "autoassist_translation run on the same dictionaries (its weights and running "
+        "statistics; a resumed run keeps its own)")
+    assistant_freeze: bool = option(
+        False, "never update the Assistant (with --assistant-init: plan every epoch with a fixed "
+        "Assistant); its accuracy and AUC are still reported")
+    assistant_lr: float = option(
+        0.5, "learning rate of the Assistant's online AdaGrad (per-token step sizes)")
+    assistant_l2: float = option(1e-4, "L2 regularisation of the Assistant's weights")
     max_epoch: int = II("optimization.max_epoch")
     save_dir: str = II("checkpoint.save_dir")
     no_save: bool = II("checkpoint.no_save")

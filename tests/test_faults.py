@@ -175,3 +175,55 @@ def test_bad_input_stops_with_an_error_naming_the_file_and_no_traceback(m30k, tm
         assert rc == 1, out[-3000:]
         assert named in out and "autoassist_translation: error:" in out, out[-3000:]
         assert "Traceback" not in out, out[-3000:]
+
+
+def write_shard(data, dest, n_pairs):
+    """A second shard of *data*: *n_pairs* of its training pairs (from the first, cycling), with
+    its dictionaries and valid split (fairseq reads the dictionaries of the first shard only)."""
+    from fairseq.data import indexed_dataset
+
+    dest.mkdir()
+    for f in data.iterdir():
+        if f.name.startswith(("dict.", "valid.")):
+            shutil.copy(f, dest / f.name)
+    for lang in ("de", "en"):
+        prefix = f"train.de-en.{lang}"
+        source = indexed_dataset.MMapIndexedDataset(str(data / prefix))
+        builder = indexed_dataset.MMapIndexedDatasetBuilder(str(dest / f"{prefix}.bin"),
+                                                            dtype=source._index.dtype)
+        for i in range(n_pairs):
+            builder.add_item(source[i % len(source)])
+        builder.finalize(str(dest / f"{prefix}.idx"))
+
+
+def test_sharded_data_plans_each_shard_and_reset_dataloader_starts_a_new_assistant(m30k, tmp_path):
+    """fairseq's sharded data (DIR_A:DIR_B: epoch e trains shard (e - 1) mod 2): each epoch plans
+    the pairs of its own shard, pruning goes on across shards. --reset-dataloader on resume
+    discards the iterator's state, which carries the Assistant: training starts again at epoch 1
+    with a new Assistant that warms up, as stock fairseq starts its epochs again."""
+    write_shard(m30k, tmp_path / "b", 700)
+    shards = f"{m30k}:{tmp_path / 'b'}"
+    args = [*AUTOASSIST, "--no-epoch-checkpoints"]
+    _, log = train(shards, tmp_path / "ck", *args, "--max-epoch", "3")
+    first = records(tmp_path / "ck")
+    started = [r for r in first if r["event"] == "plan"]
+    assert [r["epoch"] for r in started] == [1, 2, 3]
+    sizes = [r["candidates"] for r in started]
+    assert sizes[0] == sizes[2] > 1900 and sizes[1] == 700  # each epoch its own shard
+    assert started[0]["keep_rate"] == 1.0 and started[2]["keep_rate"] < 1.0
+    assert [int(float(r["train_assistant_losses"])) for r in log_records(log, "train")] == [
+        r["kept_pairs"] for r in first if r["event"] == "complete"]  # every kept pair learned
+
+    _, log = train(shards, tmp_path / "ck", *args, "--max-epoch", "2", "--reset-dataloader")
+    assert "Loaded checkpoint" in log
+    again = [r for r in records(tmp_path / "ck")[len(first):] if r["event"] == "plan"]
+    assert [r["epoch"] for r in again] == [1, 2]
+    # a new Assistant: the checksum of the first run's untrained one, and a warm-up epoch
+    assert again[0]["assistant_checksum"] == started[0]["assistant_checksum"]
+    assert again[0]["keep_rate"] == 1.0 and again[0]["candidates"] == sizes[0]
+
+    # per-pair state (skip-hard's loss streaks) starts again with each shard, here a larger one
+    write_shard(m30k, tmp_path / "c", 2500)
+    train(f"{m30k}:{tmp_path / 'c'}", tmp_path / "ck2", *args, "--assistant-rule", "skip-hard",
+          "--max-epoch", "2")
+    assert [r["candidates"] for r in records(tmp_path / "ck2") if r["event"] == "plan"][1] == 2500

@@ -28,6 +28,13 @@ def test_train_shrinks_epochs_then_generate_and_interactive(m30k, tmp_path, arch
     assert int(float(epoch_lines[2]["train_kept_pairs"])) == epoch3[1]
     for key in ("train_assistant_acc", "train_assistant_auc", "train_assistant_conf"):
         assert key in epoch_lines[2]
+    # each finished epoch's Assistant figures are recorded when the next one is planned: those
+    # of fairseq's epoch line (the last epoch's are in its checkpoint)
+    assistant = {r["epoch"]: r for r in records(save) if r["event"] == "assistant"}
+    assert sorted(assistant) == [1, 2]
+    for epoch, line in zip((1, 2), epoch_lines):
+        for key in ("assistant_acc", "assistant_auc", "assistant_losses"):
+            assert round(assistant[epoch][key], 4) == float(line["train_" + key]), (epoch, key)
     steps = updates_per_epoch(log)
     assert steps[2] < steps[0], steps  # a shrunk epoch trains fewer batches
 
