@@ -30,5 +30,6 @@ setup(
     entry_points={"console_scripts": [
         "fairseq-autoassist-dir=fairseq_autoassist_cli.user_dir:main",
         "fairseq-autoassist-torchrun=fairseq_autoassist_cli.torchrun:main",
+        "fairseq-autoassist-report=fairseq_autoassist_cli.report.cli:main",
     ]},
 )

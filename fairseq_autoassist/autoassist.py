@@ -294,9 +294,17 @@ def anneal(cfg):
 def read_assistant(path):
     """The Assistant's state in a checkpoint of an autoassist_translation run."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return state["extra_state"]["train_iterator"]["autoassist"]["assistant"]
-    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as e:
+        return saved_assistant(torch.load(path, map_location="cpu", weights_only=True))
+    except (OSError, RuntimeError, pickle.UnpicklingError) as e:
+        raise ValueError(f"not a checkpoint of an autoassist_translation run with an Assistant "
+                         f"({type(e).__name__}: {e})") from e
+
+
+def saved_assistant(checkpoint):
+    """The Assistant's state in a loaded checkpoint (it rides in the training iterator's state)."""
+    try:
+        return checkpoint["extra_state"]["train_iterator"]["autoassist"]["assistant"]
+    except (KeyError, TypeError) as e:
         raise ValueError(f"not a checkpoint of an autoassist_translation run with an Assistant "
                          f"({type(e).__name__}: {e})") from e
 

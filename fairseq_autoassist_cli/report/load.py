@@ -1,0 +1,140 @@
+"""Read a checkpoint of an ``autoassist_translation`` run and the binarized corpus it is reported
+on, checked against each other (:class:`ReportError` says what does not fit)."""
+
+import os
+import pickle
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class ReportError(Exception):
+    """Bad input (a file, a checkpoint that does not fit the data); the command prints it and exits
+    with status 1."""
+
+
+@dataclass
+class Run:
+    """What one checkpoint holds, with the corpus it is reported on."""
+
+    cfg: object  # the run's fairseq config
+    task: object  # its autoassist_translation task, on the report's data directory
+    model: object  # the Boss, in eval mode
+    assistant: object  # fairseq_autoassist.assistant.Assistant, as saved
+    dataset: object  # the reported split (a LanguagePairDataset)
+    tables: object  # its token tables (fairseq_autoassist.tokens.PairTables)
+    is_train: bool  # the reported split is the split the run trained on
+    epoch: int  # the epoch the checkpoint was saved in
+    num_updates: int
+
+
+def load(data, path, subset=None):
+    """The :class:`Run` of checkpoint *path* on data directory *data* (its *subset*, by default the
+    split the run trained on)."""
+    import fairseq_autoassist  # noqa: F401  (registers the task; lets torch load fairseq's configs)
+    from fairseq import checkpoint_utils, tasks
+
+    from fairseq_autoassist.assistant import Assistant
+    from fairseq_autoassist.autoassist import saved_assistant
+    from fairseq_autoassist.tokens import PairTables
+
+    if not os.path.isfile(path):
+        raise ReportError(f"--path {path}: no such file")
+    try:
+        state = checkpoint_utils.load_checkpoint_to_cpu(path)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError) as e:
+        raise ReportError(f"--path {path}: not a fairseq checkpoint ({type(e).__name__}: {e})") from e
+    cfg = state.get("cfg")
+    name = None if cfg is None else cfg.task.get("_name")
+    if name != "autoassist_translation":
+        raise ReportError(f"--path {path}: a checkpoint of --task {name}, not of an "
+                          "autoassist_translation run: it holds no Assistant")
+    if cfg.task.get("assistant_off"):
+        raise ReportError(f"--path {path}: a checkpoint of an --assistant-off run: it holds no "
+                          "Assistant")
+    try:
+        assistant_state = saved_assistant(state)
+    except ValueError as e:
+        raise ReportError(f"--path {path}: it holds no Assistant ({e})") from e
+
+    cfg.task.data = str(data)
+    cfg.common.user_dir = None  # imported above
+    try:
+        task = tasks.setup_task(cfg.task)
+    except SystemExit as e:  # the task names the missing dictionary
+        raise ReportError(str(e)) from e
+    sizes = [len(w) for w in assistant_state["w"]]
+    dicts = [len(task.src_dict), len(task.tgt_dict)]
+    if sizes != dicts:
+        raise ReportError(
+            f"the dictionaries of {data} ({dicts[0]} and {dicts[1]} tokens) are not those of the "
+            f"run of {path} (its Assistant has {sizes[0]} and {sizes[1]}): report a checkpoint on "
+            "the data directory it was trained on")
+    model = task.build_model(cfg.model)
+    try:
+        model.load_state_dict(state["model"], strict=True, model_cfg=cfg.model)
+    except RuntimeError as e:
+        raise ReportError(f"--path {path}: its Boss does not fit the model the run's config "
+                          f"builds on {data} ({str(e).splitlines()[0]})") from e
+    model.eval()
+
+    train_subset = cfg.dataset.train_subset
+    subset = subset or train_subset
+    datasets = {}
+    for split in {subset, train_subset}:
+        try:
+            task.load_dataset(split, combine=False, epoch=1)
+        except FileNotFoundError as e:
+            raise ReportError(f"{data}: no split {split!r} ({e})") from e
+        datasets[split] = task.dataset(split)
+    try:
+        train_tables = PairTables(datasets[train_subset])
+        tables = train_tables if subset == train_subset else PairTables(datasets[subset])
+    except ValueError as e:
+        raise ReportError(f"{data}: {e}") from e
+    t = cfg.task
+    # the Assistant's features (IDF, mean lengths) are those of the training split, as in training
+    assistant = Assistant(
+        train_tables, dicts[0], dicts[1], features=t.assistant_features, lr=t.assistant_lr,
+        l2=t.assistant_l2, warmup_epochs=t.assistant_warmup_epochs, mean=t.assistant_mean,
+        mean_decay=t.assistant_mean_decay, frozen=True,
+        track_pairs=(t.assistant_scorer == "last-loss" or t.assistant_rule == "skip-hard"),
+        hard_fraction=t.assistant_hard_fraction)
+    try:
+        assistant.load_state_dict(assistant_state)
+    except ValueError as e:
+        raise ReportError(f"--path {path}: {e}") from e
+    history = state.get("optimizer_history") or [{}]
+    return Run(cfg=cfg, task=task, model=model, assistant=assistant, dataset=datasets[subset],
+               tables=tables, is_train=subset == train_subset, epoch=int(assistant.epoch),
+               num_updates=int(history[-1].get("num_updates", 0)))
+
+
+def keep_probability(run):
+    """Each pair's probability of being kept in the next pruning epoch, by the run's keep rule
+    with the saved Assistant (warm-up and annealing aside); NaN for a split it did not train on."""
+    from fairseq_autoassist.rules import KeepRule
+
+    if not run.is_train:
+        return np.full(len(run.tables), np.nan)
+    t = run.cfg.task
+    rule = KeepRule(run.assistant, run.tables, rule=t.assistant_rule,
+                    scorer="assistant" if t.assistant_scorer == "random" else t.assistant_scorer,
+                    base_prob=t.assistant_base_prob, warmup_epochs=t.assistant_warmup_epochs,
+                    prune_ratio=t.assistant_prune_ratio, reweight=t.assistant_reweight,
+                    reweight_max=t.assistant_reweight_max, hard_streak=t.assistant_hard_streak)
+    epoch = max(run.epoch + 1, t.assistant_warmup_epochs + 1)
+    return rule.decide(epoch, np.arange(len(run.tables)))[0]
+
+
+def plan_records(path, plans_dir=None):
+    """The run's plan records (``plans.jsonl``): in *plans_dir*, else beside the checkpoint; []
+    when there are none."""
+    from fairseq_autoassist.records import read_records
+
+    directory = plans_dir or os.path.dirname(os.path.abspath(path))
+    if not os.path.isfile(os.path.join(directory, "plans.jsonl")):
+        if plans_dir:
+            raise ReportError(f"--plans {plans_dir}: no plans.jsonl")
+        return []
+    return read_records(directory)
