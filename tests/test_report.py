@@ -119,7 +119,7 @@ def test_write_filtered_text_is_aligned_and_prepares(planted, tmp_path):
     pairs = set(zip(read_lines(shared / "train.de.gz"), read_lines(shared / "train.en.gz")))
     unmatched = sum(p not in pairs for p in zip(de, en))
     print(f"filtered pairs not in the raw text: {unmatched} of {len(de)}")
-    assert unmatched <= 20, unmatched  # detokenization may differ in rare characters
+    assert unmatched <= 5, unmatched  # (0 measured; detokenization may differ in rare characters)
     assert (raw / "valid.en").read_text() == (planted["data"] / "valid.raw.en").read_text()
     dest = tmp_path / "bin"
     prepare(raw_dir=raw, src="de", tgt="en", dest=dest, train="train", valid="valid", test="test",
