@@ -58,7 +58,6 @@ def load(data, path, subset=None):
         raise ReportError(f"--path {path}: it holds no Assistant ({e})") from e
 
     cfg.task.data = str(data)
-    cfg.common.user_dir = None  # imported above
     try:
         task = tasks.setup_task(cfg.task)
     except SystemExit as e:  # the task names the missing dictionary
