@@ -299,7 +299,9 @@ def trained_tokens(log_text):
     return sum(float(r["train_wpb"]) * (b - a) for r, a, b in zip(recs, [0] + done, done))
 
 
-def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=None, kinds=None):
+def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=None, kinds=None,
+               deadline=None):
+    """*rounds* paired rounds; none starts after time.monotonic() passed *deadline*."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     kinds = kinds or ("abcd" if versus else "abc")
@@ -309,6 +311,9 @@ def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=No
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
+            if r and deadline is not None and time.monotonic() > deadline:
+                log(f"Boss rounds: the time given is up after {r} of {rounds} rounds")
+                break
             row = {}
             order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]  # no kind always runs first
             row["order"] = order
@@ -398,8 +403,12 @@ def main(argv=None):
     p.add_argument("--boss-kinds", default=None, metavar="KINDS",
                    help="which runs each round has: a, then some of b, c, d (default abc, or abcd "
                         "with --boss-versus); e.g. ac for the c/a ratio alone")
+    p.add_argument("--boss-seconds", type=float, default=None, metavar="S",
+                   help="start no Boss round but the first later than S seconds after the "
+                        "benchmark started (the rounds done are reported; default: no limit)")
     p.add_argument("--out", default=None, metavar="FILE.json", help="write the results as JSON")
     args = p.parse_args(argv)
+    deadline = None if args.boss_seconds is None else time.monotonic() + args.boss_seconds
     quick = args.quick
     n_pairs = args.pairs or (200_000 if quick else 4_500_000)
     score_sizes = [s for s in (10_000, 100_000, 1_000_000, 4_500_000) if s <= n_pairs]
@@ -444,7 +453,7 @@ def main(argv=None):
                     args.boss_updates or (20 if quick else 150),
                     args.boss_rounds or (1 if quick else 5), args.boss_threads,
                     shlex.split(args.boss_extra), args.boss_ranks, args.boss_versus,
-                    args.boss_kinds)
+                    args.boss_kinds, deadline)
     except InvariantError as e:
         print(f"bench.py: invariant broken: {e}", file=sys.stderr)
         return 1

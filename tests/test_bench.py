@@ -17,7 +17,9 @@ def load_bench():
 
 def test_quick_bench_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    _, log = python("-m", "scripts.bench", "--quick", "--out", out, timeout=300)
+    # --boss-seconds 0: the first of the 3 rounds runs, no later one starts
+    _, log = python("-m", "scripts.bench", "--quick", "--boss-rounds", "3", "--boss-seconds", "0",
+                    "--out", out, timeout=300)
     res = json.loads(out.read_text())
     assert [r["pairs"] for r in res["scoring"]] == [10_000, 100_000]
     assert all(r["pairs_per_s"] > 0 for r in res["scoring"])
@@ -32,6 +34,7 @@ def test_quick_bench_reports_every_figure(tmp_path):
                                    "plan_epoch_seconds", "plan_epoch_peak_mb",
                                    "boss_c_over_a_median"}
     assert "| figure | measured | target | met |" in log
+    assert "the time given is up after 1 of 3 rounds" in log
 
 
 @pytest.fixture(scope="module")
