@@ -56,13 +56,7 @@ class AutoAssist:
             self.tables = PairTables(dataset)
         except ValueError as e:
             fail(f"the training split {cfg.train_subset!r} of {cfg.data}: {e}")
-        self.assistant = Assistant(
-            self.tables, src_vocab, tgt_vocab, features=cfg.assistant_features,
-            lr=cfg.assistant_lr, l2=cfg.assistant_l2, warmup_epochs=cfg.assistant_warmup_epochs,
-            mean=cfg.assistant_mean, mean_decay=cfg.assistant_mean_decay,
-            frozen=cfg.assistant_freeze,
-            track_pairs=(cfg.assistant_scorer == "last-loss" or cfg.assistant_rule == "skip-hard"),
-            hard_fraction=cfg.assistant_hard_fraction)
+        self.assistant = build_assistant(cfg, self.tables, src_vocab, tgt_vocab)
         if cfg.assistant_init:
             try:
                 self.assistant.load_state_dict(read_assistant(cfg.assistant_init), model_only=True)
@@ -97,20 +91,14 @@ class AutoAssist:
 
     def use(self, dataset, batcher, seed):
         """Plan with *batcher* and *seed* (of the training iterator fairseq builds) from now on."""
-        cfg = self.cfg
         with self._lock:
             if dataset is not self.dataset:  # the next shard of sharded data
                 self._learn_pending()  # the last steps, on the pairs of the previous shard
                 self.dataset, self.tables = dataset, PairTables(dataset)
                 self.assistant.new_corpus(len(self.tables))
             self.batcher, self.seed = batcher, seed
-            self.rule = KeepRule(
-                self.assistant, self.tables, base_prob=cfg.assistant_base_prob,
-                warmup_epochs=cfg.assistant_warmup_epochs, random_rates=self.random_rates,
-                seed=seed, rule=cfg.assistant_rule, scorer=cfg.assistant_scorer,
-                prune_ratio=cfg.assistant_prune_ratio, reweight=cfg.assistant_reweight,
-                reweight_max=cfg.assistant_reweight_max, hard_streak=cfg.assistant_hard_streak,
-                anneal=anneal(cfg), max_epoch=cfg.max_epoch)
+            self.rule = keep_rule(self.cfg, self.assistant, self.tables, seed,
+                                  random_rates=self.random_rates)
 
     # ------------------------------------------------------------------ the epoch
     def candidate_batches(self, epoch):
@@ -283,6 +271,28 @@ def _to_host(step):
 
 
 # ---------------------------------------------------------------------- from the task's config
+def build_assistant(cfg, tables, src_vocab, tgt_vocab, **overrides):
+    """The Assistant of the task config *cfg* on the corpus of *tables* (*overrides*: arguments
+    of :class:`assistant.Assistant` set otherwise, e.g. ``frozen=True``)."""
+    return Assistant(tables, src_vocab, tgt_vocab, **{**dict(
+        features=cfg.assistant_features, lr=cfg.assistant_lr, l2=cfg.assistant_l2,
+        warmup_epochs=cfg.assistant_warmup_epochs, mean=cfg.assistant_mean,
+        mean_decay=cfg.assistant_mean_decay, frozen=cfg.assistant_freeze,
+        track_pairs=cfg.assistant_scorer == "last-loss" or cfg.assistant_rule == "skip-hard",
+        hard_fraction=cfg.assistant_hard_fraction), **overrides})
+
+
+def keep_rule(cfg, assistant, tables, seed, **overrides):
+    """The keep rule of the task config *cfg* (*overrides*: arguments of :class:`rules.KeepRule`
+    set otherwise, e.g. the random control's ``random_rates``)."""
+    return KeepRule(assistant, tables, **{**dict(
+        rule=cfg.assistant_rule, scorer=cfg.assistant_scorer, base_prob=cfg.assistant_base_prob,
+        warmup_epochs=cfg.assistant_warmup_epochs, prune_ratio=cfg.assistant_prune_ratio,
+        reweight=cfg.assistant_reweight, reweight_max=cfg.assistant_reweight_max,
+        hard_streak=cfg.assistant_hard_streak, anneal=anneal(cfg), max_epoch=cfg.max_epoch,
+        seed=seed), **overrides})
+
+
 def anneal(cfg):
     """--assistant-anneal, or its default: 0.125 for ``infobatch`` when --max-epoch is set (the
     epochs it anneals over), else 0."""

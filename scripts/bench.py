@@ -25,7 +25,6 @@ import argparse
 import functools
 import json
 import os
-import re
 import shlex
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ import numpy as np  # noqa: E402
 
 from .common import REPO, machine_info  # noqa: E402
 from .presets import PRESETS  # noqa: E402
+from .training import TRAIN_RECORD  # noqa: E402
 
 TARGETS = {
     "score_pairs_per_s": (">=", 2e6),
@@ -50,7 +50,6 @@ TARGETS = {
     "plan_epoch_peak_mb": ("<=", 300.0),
     "boss_c_over_a_median": (">=", 0.99),
 }
-TRAIN_RECORD = re.compile(r"\| train \| (\{.*\})")
 
 
 class InvariantError(Exception):

@@ -287,6 +287,9 @@ def fmt_saving(v):
     return {"above": "≥ ", "below": "≤ "}.get(v["where"], "") + s
 
 
+SAME = 0.005  # savings within ±0.5% count as none
+
+
 def at_a_glance(summary):
     """One plain line per method and seed: its compute and quality against the baseline at
     budget 1, and what the baseline frontier reaches with the method's tokens."""
@@ -299,12 +302,15 @@ def at_a_glance(summary):
             str(r["seed"]))
         if s is None or s["saving"] is None:
             verdict = "no saving measured"
-        elif s["saving"] > 0.005:
+        elif s["saving"] > SAME:
             verdict = (f"saves {fmt_saving(s)} of the tokens the baseline needs for that quality "
                        f"(its frontier)")
-        else:
+        elif s["saving"] < -SAME:
             verdict = (f"below the baseline's frontier: {fmt_saving(s)} saving, i.e. the baseline "
                        f"reaches that quality with fewer tokens")
+        else:
+            verdict = (f"on the baseline's frontier: {fmt_saving(s)} saving (within "
+                       f"±{100 * SAME:.1f}%), i.e. no saving")
         lines.append(
             f"- seed {r['seed']} {r['name']}: {r['trained_target_tokens'] / ref['trained_target_tokens']:.2f}× "
             f"the baseline's tokens and {r['wall_seconds'] / ref['wall_seconds']:.2f}× its "

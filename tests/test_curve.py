@@ -214,3 +214,28 @@ def test_compute_matched_protocol_end_to_end(m30k_noisy, tmp_path):
         assert per_epoch["1"]["dropped"] == 0 and per_epoch["4"]["dropped"] == 0  # warm-up, anneal
         assert per_epoch["2"]["dropped"] > 0
     assert "Planted misaligned pairs" in (out / "summary.md").read_text()
+
+
+def test_at_a_glance_says_saves_on_or_below_the_frontier():
+    """A saving above +0.5% is a saving, below -0.5% the baseline does better, in between the run
+    is on the baseline's frontier (it was once called "below" with a positive saving)."""
+    from scripts import frontier
+
+    base = {"run": "baseline", "seed": 1, "budget": 1.0, "trained_target_tokens": 1000,
+            "wall_seconds": 100.0, "valid_nll": 3.0, "bleu": 30.0}
+    rows, savings = [base], {}
+    for name, saving in (("a", 0.05), ("b", 0.003), ("c", -0.03)):
+        rows.append({"run": "autoassist", "name": name, "seed": 1, "budget": None,
+                     "trained_target_tokens": 800, "wall_seconds": 90.0, "valid_nll": 3.1,
+                     "bleu": 29.0})
+        savings[name] = {"valid_nll": {"trained_target_tokens": {
+            "per_seed": {"1": {"saving": saving, "where": "inside"}}}}}
+    lines = frontier.at_a_glance({"rows": rows, "savings": savings})
+    assert lines[0].endswith("; saves +5.0% of the tokens the baseline needs for that quality "
+                             "(its frontier)")
+    assert lines[1].endswith("; on the baseline's frontier: +0.3% saving (within ±0.5%), i.e. no "
+                             "saving")
+    assert lines[2].endswith("; below the baseline's frontier: -3.0% saving, i.e. the baseline "
+                             "reaches that quality with fewer tokens")
+    assert lines[0].startswith("- seed 1 a: 0.80× the baseline's tokens and 0.90× its training "
+                               "time, valid NLL +0.100 bits, BLEU -1.00")

@@ -172,3 +172,22 @@ def test_bad_input_stops_with_a_clear_error(m30k, planted, tmp_path):
         assert rc == 1, out[-3000:]
         assert "fairseq-autoassist-report: error:" in out and named in out, out[-3000:]
         assert "Traceback" not in out, out[-3000:]
+
+
+def test_out_of_range_drop_ids_stop_before_the_forward_passes(planted, tmp_path, monkeypatch):
+    """--drop-ids naming a pair the split does not have stops with a named error right after the
+    checkpoint is read, before the Boss's forward passes (minutes on a large corpus)."""
+    from fairseq_autoassist_cli.report import boss, cli
+
+    def forward_passes(*args, **kwargs):
+        raise AssertionError("the Boss's forward passes ran before the ids were checked")
+
+    monkeypatch.setattr(boss, "pair_losses", forward_passes)
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"3\n{planted['pairs']}\n")  # ids run from 0 to pairs - 1
+    with pytest.raises(SystemExit) as stop:
+        cli.main([str(planted["data"]), "--path", str(planted["root"] / "ck" / "checkpoint_last.pt"),
+                  "--out", str(tmp_path / "rep"), "--write-filtered", str(tmp_path / "f"),
+                  "--drop-ids", str(ids)])
+    assert str(stop.value) == (f"fairseq-autoassist-report: error: --drop-ids {ids}: ids out of "
+                               f"range [0, {planted['pairs']}): [{planted['pairs']}]")

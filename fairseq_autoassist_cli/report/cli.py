@@ -78,6 +78,11 @@ def report(args):
             raise ReportError(f"{flag} must be >= 1, got {value}")
     drop_ids = _read_ids(args.drop_ids) if args.drop_ids else None
     run = load.load(args.data, args.path, args.subset)
+    if drop_ids is not None:  # before the forward passes, which take minutes on a large corpus
+        bad = drop_ids[(drop_ids < 0) | (drop_ids >= len(run.tables))]
+        if len(bad):
+            raise ReportError(f"--drop-ids {args.drop_ids}: ids out of range "
+                              f"[0, {len(run.tables)}): {bad[:5].tolist()}")
     records = load.plan_records(args.path, args.plans)
     own, other, boss_seconds = boss.pair_losses(run, args.max_tokens, "cpu" if args.cpu else None,
                                                 args.other_sources)
@@ -118,11 +123,7 @@ def write_report(args, run, records, own, other, boss_seconds, drop_ids=None):
     result["plots"] = write.plots(args.out, p, by_length, epochs)
     if args.write_filtered:
         drop = np.zeros(len(own), dtype=bool)
-        if drop_ids is not None:
-            bad = drop_ids[(drop_ids < 0) | (drop_ids >= len(own))]
-            if len(bad):
-                raise ReportError(f"--drop-ids {args.drop_ids}: ids out of range [0, {len(own)}): "
-                                  f"{bad[:5].tolist()}")
+        if drop_ids is not None:  # checked by report()
             drop[drop_ids] = True
         if args.drop_noise_above is not None:
             drop |= p["noise_score"] > args.drop_noise_above

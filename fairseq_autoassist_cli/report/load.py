@@ -34,8 +34,7 @@ def load(data, path, subset=None):
     import fairseq_autoassist  # noqa: F401  (registers the task; lets torch load fairseq's configs)
     from fairseq import checkpoint_utils, tasks
 
-    from fairseq_autoassist.assistant import Assistant
-    from fairseq_autoassist.autoassist import saved_assistant
+    from fairseq_autoassist.autoassist import build_assistant, saved_assistant
     from fairseq_autoassist.tokens import PairTables
 
     if not os.path.isfile(path):
@@ -91,14 +90,8 @@ def load(data, path, subset=None):
         tables = train_tables if subset == train_subset else PairTables(datasets[subset])
     except ValueError as e:
         raise ReportError(f"{data}: {e}") from e
-    t = cfg.task
     # the Assistant's features (IDF, mean lengths) are those of the training split, as in training
-    assistant = Assistant(
-        train_tables, dicts[0], dicts[1], features=t.assistant_features, lr=t.assistant_lr,
-        l2=t.assistant_l2, warmup_epochs=t.assistant_warmup_epochs, mean=t.assistant_mean,
-        mean_decay=t.assistant_mean_decay, frozen=True,
-        track_pairs=(t.assistant_scorer == "last-loss" or t.assistant_rule == "skip-hard"),
-        hard_fraction=t.assistant_hard_fraction)
+    assistant = build_assistant(cfg.task, train_tables, dicts[0], dicts[1], frozen=True)
     try:
         assistant.load_state_dict(assistant_state)
     except ValueError as e:
@@ -112,16 +105,14 @@ def load(data, path, subset=None):
 def keep_probability(run):
     """Each pair's probability of being kept in the next pruning epoch, by the run's keep rule
     with the saved Assistant (warm-up and annealing aside); NaN for a split it did not train on."""
-    from fairseq_autoassist.rules import KeepRule
+    from fairseq_autoassist.autoassist import keep_rule
 
     if not run.is_train:
         return np.full(len(run.tables), np.nan)
     t = run.cfg.task
-    rule = KeepRule(run.assistant, run.tables, rule=t.assistant_rule,
-                    scorer="assistant" if t.assistant_scorer == "random" else t.assistant_scorer,
-                    base_prob=t.assistant_base_prob, warmup_epochs=t.assistant_warmup_epochs,
-                    prune_ratio=t.assistant_prune_ratio, reweight=t.assistant_reweight,
-                    reweight_max=t.assistant_reweight_max, hard_streak=t.assistant_hard_streak)
+    # a random-control run's rule as AutoAssist would apply it; no annealing epoch
+    rule = keep_rule(t, run.assistant, run.tables, run.cfg.common.seed, anneal=0.0,
+                     scorer="assistant" if t.assistant_scorer == "random" else t.assistant_scorer)
     epoch = max(run.epoch + 1, t.assistant_warmup_epochs + 1)
     return rule.decide(epoch, np.arange(len(run.tables)))[0]
 
