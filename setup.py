@@ -25,6 +25,7 @@ setup(
         "sacrebleu>=2",
         "matplotlib",
         "tensorboardX",
+        "py3langid",  # the data report's language-ID signal (its model ships in the wheel)
     ],
     extras_require={"test": ["pytest", "hypothesis"], "fairseq": [FAIRSEQ]},
     entry_points={"console_scripts": [

@@ -6,6 +6,9 @@ length ratio; valid/test lines are never dropped), train a sentencepiece model
 on the training text, encode every split, binarise with fairseq's
 preprocessing (joined dictionary by default) and keep the normalised raw
 valid/test text beside the binaries as references for sacrebleu.
+``DEST/train.lines`` maps each kept training pair to its raw input line: line k
+holds the 0-based line number, in the raw training files, of training pair id k
+(fairseq's order), so that per-pair metadata can be joined after cleaning.
 
 Inputs are ``RAW_DIR/PREFIX.LANG`` or ``RAW_DIR/PREFIX.LANG.gz``. Everything is
 built in a temporary directory next to DEST and moved into place at the end,
@@ -41,7 +44,8 @@ from pathlib import Path
 logger = logging.getLogger("data_prep")
 
 # Bump when prepare() would write something different for the same inputs and options.
-FORMAT_VERSION = 1
+# 2: DEST/train.lines (raw line number of every kept training pair).
+FORMAT_VERSION = 2
 BATCH_LINES = 10000
 
 
@@ -177,15 +181,18 @@ def write_lines(path, lines, mode="w"):
 
 def _clean_train(files, src, tgt, total, limit, work):
     """Normalise the training pairs, drop pairs with an empty side, write
-    ``work/train.clean.LANG``; returns (pairs read, pairs with an empty side)."""
+    ``work/train.clean.LANG`` and ``work/train.clean.line`` (the 0-based raw line
+    number of each kept pair); returns (pairs read, pairs with an empty side)."""
     read = empty = 0
     n = min(limit, total) if limit else total
     with (
         _open_out(work / f"train.clean.{src}") as fs,
         _open_out(work / f"train.clean.{tgt}") as ft,
+        _open_out(work / "train.clean.line") as fl,
         _progress(n, "clean train") as bar,
     ):
-        for s, t in zip(read_lines(files[src], limit), read_lines(files[tgt], limit), strict=True):
+        pairs = zip(read_lines(files[src], limit), read_lines(files[tgt], limit), strict=True)
+        for number, (s, t) in enumerate(pairs):
             read += 1
             bar.update()
             if not s or not t:
@@ -193,6 +200,7 @@ def _clean_train(files, src, tgt, total, limit, work):
                 continue
             fs.write(s + "\n")
             ft.write(t + "\n")
+            fl.write(f"{number}\n")
     return read, empty
 
 
@@ -253,21 +261,25 @@ def _train_spm(text, prefix, vocab_size, model_type, character_coverage, workers
     return Path(f"{prefix}.model")
 
 
-def _encode_train(sps, work, src, tgt, kept, max_len, len_ratio, workers):
+def _encode_train(sps, work, src, tgt, kept, max_len, len_ratio, workers, lines_out):
     """Encode the clean training pairs, drop the ones over ``max_len`` pieces or
-    the length ratio, write ``work/train.LANG``; returns a dict of counts."""
+    the length ratio, write ``work/train.LANG`` and, to ``lines_out``, the raw
+    line number of each kept pair (from ``work/train.clean.line``); returns a
+    dict of counts."""
     counts = {"too_long": 0, "ratio": 0, "empty_pieces": 0, "kept": 0}
     with (
         _open_in(work / f"train.clean.{src}") as fs,
         _open_in(work / f"train.clean.{tgt}") as ft,
+        _open_in(work / "train.clean.line") as fl,
         _open_out(work / f"train.{src}") as out_s,
         _open_out(work / f"train.{tgt}") as out_t,
+        _open_out(lines_out) as out_l,
         _progress(kept, "encode train") as bar,
     ):
-        for batch in _batches(zip(fs, ft, strict=True)):
-            enc_s = sps[src].encode([s.rstrip("\n") for s, _ in batch], out_type=str, num_threads=workers)
-            enc_t = sps[tgt].encode([t.rstrip("\n") for _, t in batch], out_type=str, num_threads=workers)
-            for ps, pt in zip(enc_s, enc_t, strict=True):
+        for batch in _batches(zip(fs, ft, fl, strict=True)):
+            enc_s = sps[src].encode([s.rstrip("\n") for s, _, _ in batch], out_type=str, num_threads=workers)
+            enc_t = sps[tgt].encode([t.rstrip("\n") for _, t, _ in batch], out_type=str, num_threads=workers)
+            for ps, pt, (_, _, number) in zip(enc_s, enc_t, batch, strict=True):
                 short, long = sorted((len(ps), len(pt)))
                 if short == 0:
                     counts["empty_pieces"] += 1
@@ -279,6 +291,7 @@ def _encode_train(sps, work, src, tgt, kept, max_len, len_ratio, workers):
                     counts["kept"] += 1
                     out_s.write(" ".join(ps) + "\n")
                     out_t.write(" ".join(pt) + "\n")
+                    out_l.write(number)
             bar.update(len(batch))
     return counts
 
@@ -497,7 +510,7 @@ def _build(out, dest, files, totals, limits, o):
     sps = {lang: spm.SentencePieceProcessor(model_file=str(models[lang])) for lang in langs}
 
     logger.info("encoding the training pairs, limit %d pieces, ratio %.2f", o["max_len"], o["len_ratio"])
-    enc = _encode_train(sps, work, src, tgt, kept, o["max_len"], o["len_ratio"], workers)
+    enc = _encode_train(sps, work, src, tgt, kept, o["max_len"], o["len_ratio"], workers, out / "train.lines")
     if enc["kept"] == 0:
         raise PrepareError(
             f"the training set is empty after cleaning: {read} pairs read, {empty} with an empty side, "
@@ -535,6 +548,7 @@ def _build(out, dest, files, totals, limits, o):
         "spm_models": {lang: str(dest / models[lang].name) for lang in langs},
         "dict_size": {lang: count_dict(lang) for lang in langs},
         "references": {s: {lang: str(dest / f"{s}.raw.{lang}") for lang in langs} for s in ("valid", "test")},
+        "train_lines": str(dest / "train.lines"),
         "train_command": train_command(dest, src, tgt, o["joined"]),
     }
 

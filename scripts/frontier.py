@@ -85,12 +85,14 @@ def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=
 
 
 def planted_ids(data):
-    """The ids of the pairs ``data_prep.corrupt`` misaligned in *data*, or None for clean data."""
+    """The ids of the pairs ``data_prep.corrupt`` corrupted in *data* (every kind), or None for
+    clean data."""
     path = os.path.join(str(data), "corrupted.json")
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)["ids"]
+        record = json.load(f)
+    return record.get("all_ids", record["ids"])  # corrupted.json before the kinds: misaligned only
 
 
 def planted_dropped(plan_dir, planted):

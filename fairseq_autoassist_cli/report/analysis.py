@@ -4,48 +4,6 @@ import numpy as np
 
 from fairseq_autoassist.assistant import roc_auc
 
-MAD_TO_SIGMA = 1.4826  # the median absolute deviation of a normal sample, in standard deviations
-
-
-def robust_z(x):
-    """(x - median) / (1.4826 * MAD) over the finite values; NaN stays NaN."""
-    x = np.asarray(x, dtype=np.float64)
-    finite = x[np.isfinite(x)]
-    if len(finite) == 0:
-        return np.full(len(x), np.nan)
-    med = np.median(finite)
-    mad = MAD_TO_SIGMA * np.median(np.abs(finite - med))
-    return (x - med) / (mad if mad > 0 else (np.std(finite) or 1.0))
-
-
-def residual(y, *predictors):
-    """*y* minus its least-squares fit on an intercept and *predictors* (fit on the rows where
-    everything is finite; NaN elsewhere)."""
-    X = np.column_stack([np.ones(len(y)), *predictors])
-    ok = np.isfinite(y) & np.isfinite(X).all(1)
-    out = np.full(len(y), np.nan)
-    if ok.sum() > X.shape[1]:
-        coef = np.linalg.lstsq(X[ok], y[ok], rcond=None)[0]
-        out[ok] = y[ok] - X[ok] @ coef
-    return out
-
-
-def noise_score(own, other, src_len, tgt_len):
-    """How likely each pair is noise (misaligned, wrong language, truncated), in robust standard
-    deviations; higher is likelier.
-
-    * how little the pair's own source helps the Boss predict its target (``other - own``, its
-      loss with another pair's source minus with its own), below what pairs of its lengths get
-      (a least-squares fit on log lengths); a misaligned pair's source helps no more than a
-      stranger's;
-    * plus how far its log length ratio is beyond 2 robust standard deviations.
-    """
-    logs, logt = np.log(np.maximum(src_len, 1)), np.log(np.maximum(tgt_len, 1))
-    gain = -robust_z(residual(np.asarray(other) - np.asarray(own), logs, logt))
-    ratio = np.maximum(np.abs(robust_z(logs - logt)) - 2.0, 0.0)
-    return np.where(np.isfinite(gain), gain, 0.0) + ratio
-
-
 def length_buckets(tgt_len, n=5):
     """Bucket index of each pair by target length (quantiles; fewer buckets for few lengths), and
     the buckets' (lowest, highest) lengths."""

@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from fairseq_autoassist import noise
+
 from .load import ReportError
 
 logger = logging.getLogger("fairseq_autoassist.report")
@@ -42,6 +44,14 @@ def get_parser():
     p.add_argument("--other-sources", type=int, default=4, metavar="N",
                    help="score each pair's target also after the sources of N other pairs of its "
                         "batch (N + 1 forward passes; fewer: faster, a noisier noise score)")
+    p.add_argument("--no-language-signal", action="store_true",
+                   help="leave the language-ID signal out of the noise score (it needs py3langid)")
+    p.add_argument("--languages", nargs=2, default=None, metavar=("SRC", "TGT"),
+                   help="ISO 639-1 codes the language-ID signal expects (default: the run's "
+                        "source and target language)")
+    p.add_argument("--no-valid", action="store_true",
+                   help="skip the Boss's passes over the clean valid split (they measure how much "
+                        "it uses its source)")
     p.add_argument("--cpu", action="store_true", help="use the CPU even when a GPU is present")
     p.add_argument("--post-process", default="sentencepiece",
                    help="how token strings become text (fairseq's --post-process: "
@@ -62,7 +72,7 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     try:
         report(args)
-    except ReportError as e:
+    except (ReportError, noise.NoiseError) as e:
         raise SystemExit(f"fairseq-autoassist-report: error: {e}")
 
 
@@ -83,23 +93,40 @@ def report(args):
         if len(bad):
             raise ReportError(f"--drop-ids {args.drop_ids}: ids out of range "
                               f"[0, {len(run.tables)}): {bad[:5].tolist()}")
+    if not args.no_language_signal:
+        noise.language_identifier()  # its package missing: say so before the forward passes
     records = load.plan_records(args.path, args.plans)
-    own, other, boss_seconds = boss.pair_losses(run, args.max_tokens, "cpu" if args.cpu else None,
-                                                args.other_sources)
-    return write_report(args, run, records, own, other, boss_seconds, drop_ids)
+    device = "cpu" if args.cpu else None
+    similar = noise.similar_sources(run.tables.src, len(run.task.src_dict))
+    own, other, similar_loss, boss_seconds = boss.pair_losses(
+        run, args.max_tokens, device, args.other_sources, similar)
+    valid_losses = None
+    valid = None if args.no_valid else load.valid_dataset(run)
+    if valid is not None:
+        v_own, v_other, _, seconds = boss.pair_losses(run, args.max_tokens, device,
+                                                      args.other_sources, dataset=valid)
+        valid_losses = (v_own, v_other)
+        boss_seconds += seconds
+    return write_report(args, run, records, (own, other, similar_loss), valid_losses,
+                        boss_seconds, drop_ids)
 
 
-def write_report(args, run, records, own, other, boss_seconds, drop_ids=None):
-    """Everything after the Boss's forward passes: the numbers, then the files of :func:`main`."""
-    from . import analysis, load, write
+def write_report(args, run, records, losses, valid_losses, boss_seconds, drop_ids=None):
+    """Everything after the Boss's forward passes: the numbers, then the files of :func:`main`.
+    *losses*: own, other-source and similar-source losses of the reported split;
+    *valid_losses*: own and other-source losses of the valid split, or None."""
+    from . import analysis, load, signals, write
 
     start = time.perf_counter()
+    own, other, similar_loss = losses
     ids = np.arange(len(own))
+    t = run.cfg.task
+    columns, noise_summary = signals.compute(
+        run, losses, valid_losses, args.languages or (t.source_lang, t.target_lang),
+        args.post_process, not args.no_language_signal)
     p = {"id": ids, "src_len": run.tables.src.sizes, "tgt_len": run.tables.tgt.sizes,
          "hard_prob": run.assistant.hard_prob(run.tables, ids), "loss": own, "other_loss": other,
-         "keep_prob": load.keep_probability(run),
-         "noise_score": analysis.noise_score(own, other, run.tables.src.sizes,
-                                             run.tables.tgt.sizes)}
+         "similar_loss": similar_loss, "keep_prob": load.keep_probability(run), **columns}
     os.makedirs(args.out, exist_ok=True)
     lists = analysis.ranked(p, args.top)
     dictionaries = (run.task.src_dict, run.task.tgt_dict)
@@ -118,6 +145,7 @@ def write_report(args, run, records, own, other, boss_seconds, drop_ids=None):
         "features": analysis.top_features(run.assistant, run.tables, dictionaries),
         "features_min_sentences": analysis.min_sentences(len(own)),
         "lists": {k: [_row(p, int(i), texts) for i in ids] for k, ids in lists.items()},
+        "noise": noise_summary,
     }
     write.pairs_csv(os.path.join(args.out, "pairs.csv"), p)
     result["plots"] = write.plots(args.out, p, by_length, epochs)

@@ -102,6 +102,19 @@ def load(data, path, subset=None):
                num_updates=int(history[-1].get("num_updates", 0)))
 
 
+def valid_dataset(run):
+    """The run's (first) valid split on the report's data directory, or None where there is none
+    or it is the reported split."""
+    split = run.cfg.dataset.valid_subset.split(",")[0]
+    if not run.is_train:
+        return None
+    try:
+        run.task.load_dataset(split, combine=False, epoch=1)
+    except FileNotFoundError:
+        return None
+    return run.task.dataset(split)
+
+
 def keep_probability(run):
     """Each pair's probability of being kept in the next pruning epoch, by the run's keep rule
     with the saved Assistant (warm-up and annealing aside); NaN for a split it did not train on."""

@@ -7,24 +7,30 @@ import shutil
 
 import numpy as np
 
-CSV_COLUMNS = ("id", "src_len", "tgt_len", "assistant_score", "boss_loss", "other_source_loss",
-               "noise_score", "keep_prob")
+# (column, key of the per-pair arrays, format)
+CSV_COLUMNS = (("id", "id", "%d"), ("src_len", "src_len", "%d"), ("tgt_len", "tgt_len", "%d"),
+               ("assistant_score", "hard_prob", "%.5f"), ("boss_loss", "loss", "%.5f"),
+               ("other_source_loss", "other_loss", "%.5f"),
+               ("similar_source_loss", "similar_loss", "%.5f"), ("copy", "copy", "%.4f"),
+               ("src_language", "src_language", "%.3f"), ("tgt_language", "tgt_language", "%.3f"),
+               ("length_ratio", "length_ratio", "%.3f"), ("duplicates", "duplicates", "%.3f"),
+               ("contrast", "contrast", "%.3f"), ("contrast_similar", "contrast_similar", "%.3f"),
+               ("trust", "trust", "%.3f"), ("noise_score", "noise_score", "%.4f"),
+               ("heuristic_flags", "heuristic_flags", "%d"), ("keep_prob", "keep_prob", "%.4f"))
 
 
 def pairs_csv(path, p):
     """One row per pair (lengths in tokens with the end-of-sentence; losses in nats per target
-    token; empty where unknown)."""
-    cols = [p["id"], p["src_len"], p["tgt_len"], p["hard_prob"], p["loss"], p["other_loss"],
-            p["noise_score"], p["keep_prob"]]
-    fmt = ["%d", "%d", "%d", "%.5f", "%.5f", "%.5f", "%.4f", "%.4f"]
+    token; signals as in :mod:`fairseq_autoassist.noise`; empty where unknown)."""
     with open(path, "w", encoding="utf-8") as f:
-        f.write(",".join(CSV_COLUMNS) + "\n")
-        lines = np.char.add(np.char.mod(fmt[0], cols[0]), "")
-        for c, fm in zip(cols[1:], fmt[1:]):
+        f.write(",".join(c[0] for c in CSV_COLUMNS) + "\n")
+        lines = None
+        for _, key, fm in CSV_COLUMNS:
+            c = np.asarray(p[key])
             text = np.char.mod(fm, c)
             if fm != "%d":
                 text = np.where(np.isfinite(c), text, "")
-            lines = np.char.add(np.char.add(lines, ","), text)
+            lines = text if lines is None else np.char.add(np.char.add(lines, ","), text)
         f.write("\n".join(lines.tolist()))
         f.write("\n")
 
@@ -148,12 +154,12 @@ def markdown(report, texts):
             words = ", ".join(f"`{f['token']}` {f['weight']:+.2f} ({f['sentences']})" for f in rows)
             out += [f"- {side}, most {label}: {words}"]
     out += [""]
+    out += _noise_section(r["noise"])
     titles = {"trivial": "Most trivial pairs (lowest Boss loss: learned long ago; duplicates, "
                          "boilerplate)",
               "hardest_learnable": "Hardest learnable pairs (highest Boss loss among pairs whose "
                                    "source clearly helps)",
-              "likely_noise": "Likely noise (the source helps the Boss less than it should, or "
-                              "an extreme length ratio)"}
+              "likely_noise": "Likely noise (highest noise score)"}
     for key, title in titles.items():
         out += [f"## {title}", "", "| id | score | loss | noise | source | target |",
                 "|---:|---:|---:|---:|---|---|"]
@@ -163,9 +169,32 @@ def markdown(report, texts):
                        f"{row['noise_score']:.1f} | {_cell(src)} | {_cell(tgt)} |")
         out += [""]
     out += ["Columns: `score` the Assistant's P(hard); `loss` the Boss's NLL in nats per target "
-            "token; `noise` the noise score in robust standard deviations. Every pair is in "
-            "`pairs.csv`."]
+            "token; `noise` the noise score (summed surprise of its signals). Every pair, with "
+            "every signal, is in `pairs.csv`."]
     return "\n".join(out) + "\n"
+
+
+def _noise_section(n):
+    """What the noise score rests on: the signals that are off, and how far the Boss is trusted."""
+    out = ["## Noise signals", "",
+           "The noise score adds, for each signal, the surprise -log p of the pair's value (p: "
+           "the share of pairs at least as extreme): copy (target tokens found in the source), "
+           "language (another language likelier than the expected one), length ratio, "
+           "duplicates (same bag of tokens), and the Boss's contrast (how little the pair's own "
+           "source helps it, against other sources and a similar source), the last two weighted "
+           "by the trust of sources like the pair's. No weight is fitted."]
+    gains = [f"{name} {n[key]:.2f}" for name, key in (("valid", "gain_valid_median"),
+                                                       ("training", "gain_train_median"))
+             if n.get(key) is not None]
+    if gains:
+        out += ["", "Median nats per target token by which its own source lowers the Boss's loss "
+                f"against other sources: {', '.join(gains)} (trusted from {n['trust_gain']:.1f}); "
+                f"pairs whose sources the Boss uses (trust >= 0.5): {n['trusted_share']:.1%}."]
+    if n.get("warning"):
+        out += ["", f"**Warning**: {n['warning']}."]
+    for name, why in n["signals_off"].items():
+        out += ["", f"Signal off: {name}: {why}."]
+    return out + [""]
 
 
 def _table(rows, keys):

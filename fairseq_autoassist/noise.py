@@ -1,0 +1,256 @@
+"""Noise signals of a parallel corpus, and one noise score that combines them without labels.
+
+Each signal is oriented so that a higher value is likelier noise, and each separates some kinds of
+noise that crawled corpora hold:
+
+* ``copy``: the share of a pair's target tokens that occur in its source (joined dictionary only):
+  untranslated pairs (a copy of the source, or the reverse) and many wrong-language pairs;
+* ``language``: how much likelier another language is than the expected one, on the worse side
+  (log-odds of a language-ID model that ships inside its package, ``py3langid``);
+* ``length_ratio``: how far the log length ratio lies from the corpus's (robust z, both ways);
+* ``duplicates``: log of the number of pairs with the same bag of tokens on a side (reordered
+  templated near-duplicates collide; exact duplicates too);
+* ``contrast`` and ``contrast_similar`` (from a Boss, :mod:`fairseq_autoassist_cli.report`): how
+  little the pair's own source helps the Boss predict its target, against the sources of other
+  pairs of its batch and against a source similar to its own; trusted only as far as the Boss is
+  seen to use sources like this pair's (:func:`source_trust`).
+
+:func:`noise_score` adds the signals' :func:`evidence`: the data signals beyond fixed points that
+mean noise (another language likelier, more than half the target copied, a bag shared by more
+than two pairs, a length ratio beyond 3 robust standard deviations), plus the Boss's contrast
+z-scores times their trust. Nothing is fitted, on labels or otherwise.
+"""
+
+import logging
+import math
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.linalg import lsqr
+
+logger = logging.getLogger(__name__)
+
+MAD_TO_SIGMA = 1.4826  # the median absolute deviation of a normal sample, in standard deviations
+TRUST_GAIN = 1.0  # nats per target token: a Boss whose source lowers its loss by this much is trusted
+LANGID_PACKAGE = "py3langid"
+COPY_SCALE = 10.0  # evidence per share of copied target tokens beyond half
+HEURISTIC_MAX_RATIO = 3.0  # the heuristic filter's length ratio limit (longer / shorter side)
+HEURISTIC_MAX_COPY = 0.9  # ... and its limit on the share of target tokens found in the source
+DATA_SIGNALS = ("copy", "language", "length_ratio", "duplicates")
+BOSS_SIGNALS = ("contrast", "contrast_similar")
+
+
+class NoiseError(Exception):
+    """A signal cannot be computed as asked (e.g. its package is missing)."""
+
+
+def robust_z(x):
+    """(x - median) / (1.4826 * MAD) over the finite values; NaN stays NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    if len(finite) == 0:
+        return np.full(len(x), np.nan)
+    med = np.median(finite)
+    mad = MAD_TO_SIGMA * np.median(np.abs(finite - med))
+    return (x - med) / (mad if mad > 0 else (np.std(finite) or 1.0))
+
+
+def bags(table, vocab_size, first_word=4):
+    """A sentence x token count matrix (CSR) of *table*, without the special tokens (ids below
+    *first_word*: fairseq's bos, pad, eos, unk)."""
+    tok, seg = table.gather(np.arange(len(table)))
+    keep = tok >= first_word
+    m = sparse.csr_matrix((np.ones(int(keep.sum()), dtype=np.float64),
+                           (seg[keep], tok[keep].astype(np.int64))),
+                          shape=(len(table), vocab_size))
+    m.sum_duplicates()
+    return m
+
+
+def copy_share(tables, vocab_size):
+    """Per pair, the share of its target's tokens (specials aside) that occur in its source;
+    needs one dictionary for both sides. NaN for an empty target."""
+    src, tgt = bags(tables.src, vocab_size), bags(tables.tgt, vocab_size)
+    src.data[:] = 1.0
+    found = np.asarray(tgt.multiply(src).sum(1)).ravel()
+    total = np.asarray(tgt.sum(1)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, found / np.maximum(total, 1), np.nan)
+
+
+def length_ratio(src_len, tgt_len):
+    """How far each pair's log length ratio lies from the corpus's, in robust standard deviations
+    (either way)."""
+    logs = np.log(np.maximum(np.asarray(src_len, dtype=np.float64), 1))
+    logt = np.log(np.maximum(np.asarray(tgt_len, dtype=np.float64), 1))
+    return np.abs(robust_z(logs - logt))
+
+
+def duplicates(tables, vocab_size, seed=0):
+    """Per pair, log of the number of pairs whose source, or whose target, holds the same bag
+    (multiset) of tokens: a sum of random 64-bit token hashes per sentence, which reordering does
+    not change. 0 for a pair alone on both sides."""
+    hashes = np.random.default_rng(seed).integers(0, 2 ** 63, size=vocab_size, dtype=np.uint64)
+    size = np.ones(len(tables), dtype=np.int64)
+    for table in (tables.src, tables.tgt):
+        tok, _ = table.gather(np.arange(len(table)))
+        bag = np.zeros(len(table), dtype=np.uint64)
+        nonempty = np.flatnonzero(table.sizes)
+        starts = np.concatenate([[0], np.cumsum(table.sizes)[:-1]])[nonempty]
+        if len(nonempty):  # sums wrap modulo 2**64
+            bag[nonempty] = np.add.reduceat(hashes[tok.astype(np.int64)], starts)
+        _, inverse, counts = np.unique(bag, return_inverse=True, return_counts=True)
+        size = np.maximum(size, counts[inverse])
+    return np.log(size.astype(np.float64))
+
+
+def language_identifier():
+    """py3langid's identifier (its model ships inside the package), with probabilities."""
+    try:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    except ImportError as e:
+        raise NoiseError(f"the language signal needs the package {LANGID_PACKAGE}: "
+                         f"pip install {LANGID_PACKAGE} (or turn the signal off) ({e})") from e
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def language_mismatch(texts, lang, identifier):
+    """Per text, log P(likeliest other language) - log P(*lang*); NaN for all when the model does
+    not know *lang* (the signal is then off)."""
+    if lang not in identifier.nb_classes:
+        logger.warning("language signal off for %r: the language-ID model does not know it", lang)
+        return np.full(len(texts), np.nan)
+    out = np.empty(len(texts))
+    for i, text in enumerate(texts):
+        ranked = identifier.rank(text)
+        p = dict(ranked)[lang]
+        best_other = ranked[1][1] if ranked[0][0] == lang else ranked[0][1]
+        out[i] = math.log(max(best_other, 1e-300)) - math.log(max(p, 1e-300))
+    return out
+
+
+def similar_sources(table, vocab_size):
+    """Per pair, another pair whose source shares its rarest token among those in two sources at
+    least (the source's neighbour in the order of (rarest, second rarest) token ids), or -1 where
+    it has none. No quadratic search: one sort."""
+    n = len(table)
+    df = np.asarray((bags(table, vocab_size) > 0).sum(0)).ravel()
+    idf = np.log((n + 1) / (df + 1))
+    tok, seg = table.gather(np.arange(n))
+    tok = tok.astype(np.int64)
+    keep = (tok >= 4) & (df[tok] >= 2)  # a token of no other source makes no neighbour
+    tok, seg = tok[keep], seg[keep]
+    order = np.lexsort((tok, -idf[tok], seg))  # per sentence, rarest first (ties by id)
+    tok, seg = tok[order], seg[order]
+    first = np.ones(len(seg), dtype=bool)
+    first[1:] = seg[1:] != seg[:-1]
+    rarest = np.full(n, -1, dtype=np.int64)
+    rarest[seg[first]] = tok[first]
+    second = np.full(n, -1, dtype=np.int64)
+    starts = np.flatnonzero(first)
+    has_second = (starts + 1 < len(seg))
+    has_second[has_second] &= seg[starts[has_second] + 1] == seg[starts[has_second]]
+    second[seg[starts[has_second]]] = tok[starts[has_second] + 1]
+    by_key = np.lexsort((np.arange(n), second, rarest))
+    key = rarest[by_key]
+    neighbour = np.full(n, -1, dtype=np.int64)
+    prev_same = np.zeros(n, dtype=bool)
+    prev_same[1:] = (key[1:] == key[:-1]) & (key[1:] >= 0)
+    next_same = np.zeros(n, dtype=bool)
+    next_same[:-1] = prev_same[1:]
+    neighbour[by_key[prev_same]] = by_key[np.flatnonzero(prev_same) - 1]
+    only_next = next_same & ~prev_same
+    neighbour[by_key[only_next]] = by_key[np.flatnonzero(only_next) + 1]
+    return neighbour
+
+
+def contrast(own, other, src_len, tgt_len):
+    """How little the pair's own source helps the Boss, beyond what pairs of its lengths get:
+    minus the residual of ``other - own`` after a least-squares fit on log lengths, as a robust
+    z-score (NaN where a loss is unknown)."""
+    logs = np.log(np.maximum(src_len, 1))
+    logt = np.log(np.maximum(tgt_len, 1))
+    return -robust_z(residual(np.asarray(other) - np.asarray(own), logs, logt))
+
+
+def source_trust(src_table, vocab_size, gain, damp=1.0):
+    """Per pair, how far the Boss is seen to use sources like this pair's: a ridge regression
+    (scipy's lsqr) of the gain ``other - own`` (nats per target token) on the L2-normalised
+    TF-IDF bag of the source, predicted for every pair, divided by :data:`TRUST_GAIN` and clipped
+    to [0, 1]. A misaligned pair's source is an ordinary source and keeps its trust; pairs from a
+    domain where the Boss barely uses its source lose it."""
+    x = bags(src_table, vocab_size)
+    df = np.asarray((x > 0).sum(0)).ravel()
+    x = x @ sparse.diags(np.log((x.shape[0] + 1) / (df + 1)))
+    norm = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
+    x = sparse.diags(1.0 / np.maximum(norm, 1e-12)) @ x
+    ok = np.isfinite(gain)
+    if ok.sum() < 2:
+        return np.zeros(len(gain))
+    x = sparse.hstack([x, np.ones((x.shape[0], 1))]).tocsr()
+    coef = lsqr(x[ok], np.asarray(gain)[ok], damp=damp)[0]
+    return np.clip((x @ coef) / TRUST_GAIN, 0.0, 1.0)
+
+
+def evidence(signals):
+    """Each signal as evidence of noise, in comparable units (about 5 for a pair that plainly is
+    the signal's kind of noise, 0 for none), by fixed rules, not fitted:
+
+    * ``language``: the log-odds by which another language beats the expected one, when it does;
+    * ``copy``: :data:`COPY_SCALE` x the share of target tokens found in the source beyond 0.5
+      (a full copy: 5);
+    * ``duplicates``: 2 x log(pairs sharing the bag / 2), from 2 pairs on (20 pairs: 4.6);
+    * ``length_ratio``: robust standard deviations beyond 3;
+    * ``contrast``: the Boss's contrast z-scores (their mean over the available ones, times
+      ``trust``), which rank every pair, noise or not.
+
+    Signals that are missing or NaN add 0."""
+    n = len(next(iter(signals.values())))
+    out = {}
+    rules = {"language": lambda x: np.maximum(x, 0.0),
+             "copy": lambda x: COPY_SCALE * np.maximum(x - 0.5, 0.0),
+             "duplicates": lambda x: 2.0 * np.maximum(x - math.log(2), 0.0),
+             "length_ratio": lambda x: np.maximum(x - 3.0, 0.0)}
+    for name, rule in rules.items():
+        if name in signals:
+            with np.errstate(invalid="ignore"):
+                out[name] = np.nan_to_num(rule(np.asarray(signals[name], dtype=np.float64)), nan=0.0)
+    boss = [np.asarray(signals[k], dtype=np.float64) for k in BOSS_SIGNALS if k in signals]
+    if boss:
+        stacked = np.stack(boss)
+        known = np.isfinite(stacked).any(0)
+        mean = np.nanmean(np.where(known, stacked, 0.0), axis=0)
+        trust = np.asarray(signals.get("trust", np.ones(n)), dtype=np.float64)
+        out["contrast"] = np.nan_to_num(mean * trust, nan=0.0)
+    return out
+
+
+def noise_score(signals):
+    """The sum of the signals' :func:`evidence`: higher is likelier noise."""
+    parts = evidence(signals)
+    return sum(parts.values()) if parts else np.zeros(len(next(iter(signals.values()))))
+
+
+def heuristic_flags(src_len, tgt_len, copy, src_language, tgt_language):
+    """An opusfilter-style baseline, counted per pair (0-3): length ratio over
+    :data:`HEURISTIC_MAX_RATIO`, a side whose likeliest language is not the expected one (a
+    ``language_mismatch`` above 0), a target that is a near copy of its source (copy share over
+    :data:`HEURISTIC_MAX_COPY`). Unknown signals count as passed."""
+    s, t = np.asarray(src_len, dtype=float), np.asarray(tgt_len, dtype=float)
+    ratio = np.maximum(s, t) / np.maximum(np.minimum(s, t), 1)
+    with np.errstate(invalid="ignore"):
+        language = (np.nan_to_num(src_language, nan=-1) > 0) | (np.nan_to_num(tgt_language, nan=-1) > 0)
+        copied = np.nan_to_num(copy, nan=0) > HEURISTIC_MAX_COPY
+    return (ratio > HEURISTIC_MAX_RATIO).astype(int) + language.astype(int) + copied.astype(int)
+
+
+def residual(y, *predictors):
+    """*y* minus its least-squares fit on an intercept and *predictors* (fit on the rows where
+    everything is finite; NaN elsewhere)."""
+    X = np.column_stack([np.ones(len(y)), *predictors])
+    ok = np.isfinite(y) & np.isfinite(X).all(1)
+    out = np.full(len(y), np.nan)
+    if ok.sum() > X.shape[1]:
+        coef = np.linalg.lstsq(X[ok], y[ok], rcond=None)[0]
+        out[ok] = y[ok] - X[ok] @ coef
+    return out

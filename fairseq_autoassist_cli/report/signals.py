@@ -1,0 +1,81 @@
+"""The report's noise signals of every pair (:mod:`fairseq_autoassist.noise`) from the corpus and
+the Boss's losses, their combination into one noise score, and how far the Boss can be trusted."""
+
+import logging
+
+import numpy as np
+
+from fairseq_autoassist import noise
+
+logger = logging.getLogger("fairseq_autoassist.report")
+
+
+def texts(dataset, dictionaries, post_process, ids=None):
+    """Detokenized source and target text of the pairs *ids* (default all)."""
+    ids = range(len(dataset)) if ids is None else ids
+    return ([dictionaries[0].string(dataset.src[int(i)], post_process) for i in ids],
+            [dictionaries[1].string(dataset.tgt[int(i)], post_process) for i in ids])
+
+
+def compute(run, losses, valid_losses, languages, post_process, language_signal=True):
+    """``(columns, summary)``: per-pair arrays (every signal, ``trust``, ``noise_score``,
+    ``heuristic_flags``) and what the report says of them (signals off and why, the Boss's
+    gain on valid and training pairs, a warning when the Boss does not use its source).
+
+    *losses*: ``(own, other, similar)`` of the reported split; *valid_losses*: ``(own, other)``
+    of the clean valid split, or None; *languages*: (source, target) language codes."""
+    tables, ds = run.tables, run.dataset
+    src_dict, tgt_dict = run.task.src_dict, run.task.tgt_dict
+    own, other, similar = losses
+    src_len, tgt_len = tables.src.sizes, tables.tgt.sizes
+    off = {}
+    cols = {}
+    if src_dict.symbols == tgt_dict.symbols:
+        cols["copy"] = noise.copy_share(tables, len(tgt_dict))
+    else:
+        cols["copy"] = np.full(len(tables), np.nan)
+        off["copy"] = "source and target have different dictionaries (no joined dictionary)"
+    cols["src_language"] = cols["tgt_language"] = np.full(len(tables), np.nan)
+    if language_signal:
+        identifier = noise.language_identifier()
+        src_text, tgt_text = texts(ds, (src_dict, tgt_dict), post_process)
+        for side, text, lang in (("src", src_text, languages[0]), ("tgt", tgt_text, languages[1])):
+            cols[f"{side}_language"] = noise.language_mismatch(text, lang, identifier)
+            if not np.isfinite(cols[f"{side}_language"]).any():
+                off[f"language ({side})"] = f"the language-ID model does not know {lang!r}"
+    else:
+        off["language"] = "turned off (--no-language-signal)"
+    cols["language"] = np.fmax(cols["src_language"], cols["tgt_language"])
+    cols["length_ratio"] = noise.length_ratio(src_len, tgt_len)
+    cols["duplicates"] = noise.duplicates(tables, len(tgt_dict))
+    cols["contrast"] = noise.contrast(own, other, src_len, tgt_len)
+    cols["contrast_similar"] = noise.contrast(own, similar, src_len, tgt_len)
+    cols["trust"] = noise.source_trust(tables.src, len(src_dict), other - own)
+    cols["noise_score"] = noise.noise_score(
+        {name: cols[name] for name in noise.DATA_SIGNALS + noise.BOSS_SIGNALS + ("trust",)})
+    cols["heuristic_flags"] = noise.heuristic_flags(src_len, tgt_len, cols["copy"],
+                                                    cols["src_language"], cols["tgt_language"])
+    summary = {"signals_off": off, "trust_gain": noise.TRUST_GAIN,
+               "gain_train_median": _median(other - own),
+               "gain_valid_median": None if valid_losses is None
+               else _median(valid_losses[1] - valid_losses[0]),
+               "trust_mean": _median(cols["trust"], mean=True),
+               "trusted_share": float(np.mean(cols["trust"] >= 0.5))}
+    gain = summary["gain_valid_median"]
+    gain = summary["gain_train_median"] if gain is None else gain
+    if not gain >= noise.TRUST_GAIN:
+        summary["warning"] = (
+            f"the Boss barely uses its source yet (its own source lowers its loss by a median "
+            f"{gain:.2f} nats per target token, under {noise.TRUST_GAIN:.1f}): its contrastive "
+            "signals are weighted down, and the noise score rests on the data signals; train "
+            "longer for a ranking that sees misaligned pairs")
+        logger.warning("noise score: %s", summary["warning"])
+    return cols, summary
+
+
+def _median(x, mean=False):
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return None
+    return float(x.mean() if mean else np.median(x))

@@ -1,0 +1,109 @@
+"""fairseq_autoassist.noise: each signal on small hand-made corpora, expected values worked out by
+hand."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from fairseq_autoassist import noise
+from fairseq_autoassist.tokens import TokenTable
+
+V = 20  # vocabulary: ids 0-3 are fairseq's specials, 2 the end of sentence
+
+
+class Tables:
+    def __init__(self, src, tgt):
+        self.src = _table(src)
+        self.tgt = _table(tgt)
+
+    def __len__(self):
+        return len(self.src)
+
+
+def _table(sentences):
+    items = [torch.tensor(s + [2]) for s in sentences]
+    return TokenTable(items, [len(x) for x in items])
+
+
+def test_copy_share_counts_target_tokens_found_in_the_source():
+    t = Tables(src=[[4, 5, 6], [4, 5, 6], [7, 8], [9]],
+               tgt=[[4, 5, 6], [10, 11, 12], [7, 13, 14, 15], [9, 9]])
+    # a copy; nothing shared; 1 of 4 target tokens; 2 of 2 (a repeated token counts each time)
+    assert noise.copy_share(t, V).tolist() == [1.0, 0.0, 0.25, 1.0]
+
+
+def test_duplicates_finds_reordered_bags_on_either_side():
+    t = Tables(src=[[4, 5, 6], [6, 5, 4], [4, 5], [7, 8], [9]],
+               tgt=[[10, 11], [12], [13], [14, 15], [15, 14]])
+    # pairs 0 and 1 share a source bag, 3 and 4 a target bag, 2 is alone
+    np.testing.assert_allclose(noise.duplicates(t, V), np.log([2, 2, 1, 2, 2]))
+
+
+def test_similar_sources_share_the_rarest_token():
+    # token 4 is in every source (common); 9 only in sources 0 and 3; 10 only in 1 and 2
+    t = Tables(src=[[4, 9, 5], [4, 10], [4, 10, 6], [4, 9], [4, 11]], tgt=[[5]] * 5)
+    nb = noise.similar_sources(t.src, V)
+    assert {(0, int(nb[0])), (3, int(nb[3]))} == {(0, 3), (3, 0)}
+    assert {int(nb[1]), int(nb[2])} == {2, 1}
+    assert nb[4] == -1  # token 11 is in no other source
+
+
+def test_length_ratio_is_two_sided():
+    src = np.array([10] * 20 + [40, 10])
+    tgt = np.array([10] * 20 + [10, 40])
+    z = noise.length_ratio(src, tgt)
+    assert z[-1] == z[-2] > 3 and (z[:20] < 1).all()
+
+
+def test_evidence_follows_fixed_rules():
+    signals = {"language": np.array([-3.0, 2.5, np.nan]),
+               "copy": np.array([0.2, 0.5, 1.0]),
+               "duplicates": np.log([1.0, 2.0, 20.0]),
+               "length_ratio": np.array([1.0, 3.5, 2.0]),
+               "contrast": np.array([1.0, np.nan, -1.0]),
+               "contrast_similar": np.array([3.0, 2.0, np.nan]),
+               "trust": np.array([0.5, 1.0, 1.0])}
+    e = noise.evidence(signals)
+    np.testing.assert_allclose(e["language"], [0.0, 2.5, 0.0])
+    np.testing.assert_allclose(e["copy"], [0.0, 0.0, 5.0])
+    np.testing.assert_allclose(e["duplicates"], [0.0, 0.0, 2 * np.log(10)])
+    np.testing.assert_allclose(e["length_ratio"], [0.0, 0.5, 0.0])
+    np.testing.assert_allclose(e["contrast"], [1.0, 2.0, -1.0])  # mean of the known, times trust
+    np.testing.assert_allclose(noise.noise_score(signals),
+                               [1.0, 2.5 + 0.5 + 2.0, 5.0 + 2 * np.log(10) - 1.0])
+
+
+def test_heuristic_flags_count_failed_filters():
+    flags = noise.heuristic_flags(src_len=[10, 10, 40, 10], tgt_len=[10, 10, 10, 12],
+                                  copy=[0.1, 0.95, 0.0, np.nan],
+                                  src_language=[-2.0, -2.0, 1.0, np.nan],
+                                  tgt_language=[-1.0, 0.5, -1.0, -1.0])
+    assert flags.tolist() == [0, 2, 2, 0]
+
+
+def test_language_mismatch_sees_the_wrong_language():
+    ident = noise.language_identifier()
+    texts = ["The children are playing football in the park with their father.",
+             "Die Kinder spielen mit ihrem Vater im Park Fußball.",
+             "Les enfants jouent au football dans le parc avec leur père."]
+    m = noise.language_mismatch(texts, "en", ident)
+    assert m[0] < 0 < m[1] and m[2] > 0
+    assert np.isnan(noise.language_mismatch(texts, "xx-unknown", ident)).all()
+
+
+def test_missing_language_package_names_it_and_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "py3langid", None)  # import fails
+    monkeypatch.setitem(sys.modules, "py3langid.langid", None)
+    with pytest.raises(noise.NoiseError, match=r"py3langid: pip install py3langid"):
+        noise.language_identifier()
+
+
+def test_source_trust_follows_the_gain_of_similar_sources():
+    # sources with token 4 ("captions") have a large gain, sources with 5 ("crawl") none
+    src = [[4, 6 + i % 3] for i in range(40)] + [[5, 10 + i % 3] for i in range(40)]
+    t = Tables(src=src, tgt=[[6]] * 80)
+    gain = np.array([2.0] * 40 + [0.0] * 40)
+    trust = noise.source_trust(t.src, V, gain, damp=0.1)
+    assert trust[:40].min() > 0.8 and trust[40:].max() < 0.2
