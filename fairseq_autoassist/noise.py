@@ -129,12 +129,24 @@ def language_mismatch(texts, lang, identifier):
     return out
 
 
-def similar_sources(table, vocab_size):
-    """Per pair, another pair whose source shares its rarest token among those in two sources at
-    least (the source's neighbour in the order of (rarest, second rarest) token ids), or -1 where
-    it has none. No quadratic search: one sort."""
+def tfidf(table, vocab_size):
+    """The L2-normalised TF-IDF bags of *table*'s sentences (CSR), and each token's document
+    frequency."""
+    x = bags(table, vocab_size)
+    df = np.asarray((x > 0).sum(0)).ravel()
+    x = (x @ sparse.diags(np.log((x.shape[0] + 1) / (df + 1)))).tocsr()
+    norm = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
+    return (sparse.diags(1.0 / np.maximum(norm, 1e-12)) @ x).tocsr(), df
+
+
+def similar_sources(table, vocab_size, keys=4, window=16):
+    """Per pair, the pair with the most similar source (TF-IDF cosine) among its candidates, or
+    -1 where no candidate shares a token with it. Candidates, without a quadratic search: the
+    *window* pairs on either side in the order of each of the source's *keys* rarest tokens (among
+    tokens of two sources at least). A source with the same bag of tokens as its own is no
+    alternative (it would explain the target as well as its own) and is passed over."""
     n = len(table)
-    df = np.asarray((bags(table, vocab_size) > 0).sum(0)).ravel()
+    x, df = tfidf(table, vocab_size)
     idf = np.log((n + 1) / (df + 1))
     tok, seg = table.gather(np.arange(n))
     tok = tok.astype(np.int64)
@@ -142,26 +154,26 @@ def similar_sources(table, vocab_size):
     tok, seg = tok[keep], seg[keep]
     order = np.lexsort((tok, -idf[tok], seg))  # per sentence, rarest first (ties by id)
     tok, seg = tok[order], seg[order]
-    first = np.ones(len(seg), dtype=bool)
-    first[1:] = seg[1:] != seg[:-1]
-    rarest = np.full(n, -1, dtype=np.int64)
-    rarest[seg[first]] = tok[first]
-    second = np.full(n, -1, dtype=np.int64)
-    starts = np.flatnonzero(first)
-    has_second = (starts + 1 < len(seg))
-    has_second[has_second] &= seg[starts[has_second] + 1] == seg[starts[has_second]]
-    second[seg[starts[has_second]]] = tok[starts[has_second] + 1]
-    by_key = np.lexsort((np.arange(n), second, rarest))
-    key = rarest[by_key]
-    neighbour = np.full(n, -1, dtype=np.int64)
-    prev_same = np.zeros(n, dtype=bool)
-    prev_same[1:] = (key[1:] == key[:-1]) & (key[1:] >= 0)
-    next_same = np.zeros(n, dtype=bool)
-    next_same[:-1] = prev_same[1:]
-    neighbour[by_key[prev_same]] = by_key[np.flatnonzero(prev_same) - 1]
-    only_next = next_same & ~prev_same
-    neighbour[by_key[only_next]] = by_key[np.flatnonzero(only_next) + 1]
-    return neighbour
+    first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]]) if len(seg) else np.zeros(0, int)
+    ranked = np.full((keys, n), -1, dtype=np.int64)  # the r-th rarest token of each source
+    for r in range(keys):
+        at = first + r
+        ok = at < np.r_[first[1:], len(seg)]
+        ranked[r, seg[at[ok]]] = tok[at[ok]]
+    best = np.full(n, -1, dtype=np.int64)
+    best_sim = np.zeros(n)
+    for r in range(keys):
+        by_key = np.lexsort(tuple(ranked[::-1]) + (ranked[r],))
+        by_key = by_key[ranked[r, by_key] >= 0]
+        for d in range(1, min(window, len(by_key) - 1) + 1):
+            a, b = by_key[:-d], by_key[d:]
+            sim = np.asarray(x[a].multiply(x[b]).sum(1)).ravel()
+            sim[sim > 1 - 1e-6] = 0.0  # the same bag of tokens
+            for i, j in ((a, b), (b, a)):  # no pair repeats within i
+                better = sim > best_sim[i]
+                best_sim[i[better]] = sim[better]
+                best[i[better]] = j[better]
+    return best
 
 
 def contrast(own, other, src_len, tgt_len):
@@ -179,11 +191,7 @@ def source_trust(src_table, vocab_size, gain, damp=1.0):
     TF-IDF bag of the source, predicted for every pair, divided by :data:`TRUST_GAIN` and clipped
     to [0, 1]. A misaligned pair's source is an ordinary source and keeps its trust; pairs from a
     domain where the Boss barely uses its source lose it."""
-    x = bags(src_table, vocab_size)
-    df = np.asarray((x > 0).sum(0)).ravel()
-    x = x @ sparse.diags(np.log((x.shape[0] + 1) / (df + 1)))
-    norm = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
-    x = sparse.diags(1.0 / np.maximum(norm, 1e-12)) @ x
+    x, _ = tfidf(src_table, vocab_size)
     ok = np.isfinite(gain)
     if ok.sum() < 2:
         return np.zeros(len(gain))
