@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from .assistant import Assistant
+from .history import LossHistory
 from .plan import EpochPlan, PlannedBatches, draws, split_parts
-from .ranks import Ranks, unpack
+from .ranks import Ranks, checksum, unpack
 from .records import PlanRecords
 from .rules import KeepRule
 from .tokens import PairTables
@@ -63,6 +64,7 @@ class AutoAssist:
             except ValueError as e:
                 fail(f"--assistant-init {cfg.assistant_init}: {e}")
             logger.info("AutoAssist: Assistant initialised from %s", cfg.assistant_init)
+        self.history = LossHistory(len(self.tables)) if cfg.assistant_loss_history else None
         self.ranks = Ranks()
         if self.ranks.size > 1 and len(dataset) >= 2 ** 31:
             fail("AutoAssist exchanges pair ids as int32 between ranks: at most "
@@ -96,6 +98,8 @@ class AutoAssist:
                 self._learn_pending()  # the last steps, on the pairs of the previous shard
                 self.dataset, self.tables = dataset, PairTables(dataset)
                 self.assistant.new_corpus(len(self.tables))
+                if self.history is not None:
+                    self.history = LossHistory(len(self.tables))
             self.batcher, self.seed = batcher, seed
             self.rule = keep_rule(self.cfg, self.assistant, self.tables, seed,
                                   random_rates=self.random_rates)
@@ -133,6 +137,8 @@ class AutoAssist:
         """All ranks check that they hold the same Assistant and plan; the checksums are logged
         and returned for the plan's record."""
         checks = (self.assistant.checksum(), self.plan.digest())
+        if self.history is not None:  # the history joins the Assistant's checksum
+            checks = (checksum(checks[0], self.history.checksum()), checks[1])
         self.ranks.check_same(self.plan.epoch, *checks, self.plan.total)
         logger.info("AutoAssist epoch %d: Assistant checksum %08x, plan checksum %08x, %d batches, "
                     "identical on all %d rank(s)", self.plan.epoch, *checks, self.plan.total,
@@ -224,11 +230,15 @@ class AutoAssist:
             if event is not None:
                 event.synchronize()
             if self.ranks.size > 1:
-                for ids, losses, ntokens in unpack(step.numpy()):  # in rank order
-                    self.assistant.learn(self.tables, ids, losses, ntokens)
+                batches = unpack(step.numpy())  # in rank order
             else:
                 ids, losses, ntokens = step.numpy()
-                self.assistant.learn(self.tables, ids.astype(np.int64), losses, ntokens)
+                batches = [(ids.astype(np.int64), losses, ntokens)]
+            for ids, losses, ntokens in batches:
+                self.assistant.learn(self.tables, ids, losses, ntokens)
+                if self.history is not None:
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        self.history.observe(self.assistant.epoch, ids, losses / ntokens)
         self._pending.clear()
 
     # ------------------------------------------------------------------ reporting, checkpoints
@@ -244,6 +254,8 @@ class AutoAssist:
         with self._lock:
             self._learn_pending()
             state = {"assistant": self.assistant.state_dict(), "keep_epoch": -1}
+            if self.history is not None:
+                state["history"] = self.history.state_dict()
             if mid_epoch and self.plan is not None:
                 state.update(self.plan.state_dict())
             return state
@@ -254,6 +266,15 @@ class AutoAssist:
         with self._lock:
             self._pending.clear()
             self.assistant.load_state_dict(state["assistant"])
+            if self.history is not None:
+                if "history" not in state:
+                    logger.warning("AutoAssist: the checkpoint holds no loss history (its run was "
+                                   "trained without --assistant-loss-history): it starts now")
+                else:
+                    try:
+                        self.history.load_state_dict(state["history"])
+                    except ValueError as e:
+                        fail(f"the checkpoint's loss history does not fit this corpus: {e}")
             self.plan = None
             return state if state["keep_epoch"] >= 0 else None
 

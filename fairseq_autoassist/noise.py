@@ -67,10 +67,12 @@ def bags(table, vocab_size, first_word=4):
     return m
 
 
-def copy_share(tables, vocab_size):
+def copy_share(tables, vocab_size, source_bags=None):
     """Per pair, the share of its target's tokens (specials aside) that occur in its source;
-    needs one dictionary for both sides. NaN for an empty target."""
-    src, tgt = bags(tables.src, vocab_size), bags(tables.tgt, vocab_size)
+    needs one dictionary for both sides (*source_bags*: the sources' :func:`bags`, when already
+    built). NaN for an empty target."""
+    src = (bags(tables.src, vocab_size) if source_bags is None else source_bags).copy()
+    tgt = bags(tables.tgt, vocab_size)
     src.data[:] = 1.0
     found = np.asarray(tgt.multiply(src).sum(1)).ravel()
     total = np.asarray(tgt.sum(1)).ravel()
@@ -129,24 +131,25 @@ def language_mismatch(texts, lang, identifier):
     return out
 
 
-def tfidf(table, vocab_size):
+def tfidf(table, vocab_size, counts=None):
     """The L2-normalised TF-IDF bags of *table*'s sentences (CSR), and each token's document
-    frequency."""
-    x = bags(table, vocab_size)
+    frequency; *counts*: its :func:`bags`, when already built."""
+    x = bags(table, vocab_size) if counts is None else counts
     df = np.asarray((x > 0).sum(0)).ravel()
     x = (x @ sparse.diags(np.log((x.shape[0] + 1) / (df + 1)))).tocsr()
     norm = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
     return (sparse.diags(1.0 / np.maximum(norm, 1e-12)) @ x).tocsr(), df
 
 
-def similar_sources(table, vocab_size, keys=4, window=16):
-    """Per pair, the pair with the most similar source (TF-IDF cosine) among its candidates, or
+def similar_sources(table, source_tfidf, keys=4, window=16):
+    """Per pair, the pair with the most similar source (TF-IDF cosine of *source_tfidf*, the
+    :func:`tfidf` of the source *table*) among its candidates, or
     -1 where no candidate shares a token with it. Candidates, without a quadratic search: the
     *window* pairs on either side in the order of each of the source's *keys* rarest tokens (among
     tokens of two sources at least). A source with the same bag of tokens as its own is no
     alternative (it would explain the target as well as its own) and is passed over."""
     n = len(table)
-    x, df = tfidf(table, vocab_size)
+    x, df = source_tfidf
     idf = np.log((n + 1) / (df + 1))
     tok, seg = table.gather(np.arange(n))
     tok = tok.astype(np.int64)
@@ -185,13 +188,13 @@ def contrast(own, other, src_len, tgt_len):
     return -robust_z(residual(np.asarray(other) - np.asarray(own), logs, logt))
 
 
-def source_trust(src_table, vocab_size, gain, damp=1.0):
+def source_trust(source_tfidf, gain, damp=1.0):
     """Per pair, how far the Boss is seen to use sources like this pair's: a ridge regression
     (scipy's lsqr) of the gain ``other - own`` (nats per target token) on the L2-normalised
-    TF-IDF bag of the source, predicted for every pair, divided by :data:`TRUST_GAIN` and clipped
+    TF-IDF bag of the source (*source_tfidf*: :func:`tfidf`'s matrix), predicted for every pair, divided by :data:`TRUST_GAIN` and clipped
     to [0, 1]. A misaligned pair's source is an ordinary source and keeps its trust; pairs from a
     domain where the Boss barely uses its source lose it."""
-    x, _ = tfidf(src_table, vocab_size)
+    x = source_tfidf
     ok = np.isfinite(gain)
     if ok.sum() < 2:
         return np.zeros(len(gain))

@@ -95,6 +95,10 @@ class AutoAssistTranslationConfig(TranslationConfig):
     assistant_freeze: bool = option(
         False, "never update the Assistant (with --assistant-init: plan every epoch with a fixed "
         "Assistant); its accuracy and AUC are still reported")
+    assistant_loss_history: bool = option(
+        False, "keep each training pair's loss over the epochs (epochs seen, first and last, "
+        "mean, spread, loss relative to its batch: 26 bytes per pair, in the checkpoint) for the "
+        "data report's training-dynamics signals")
     assistant_lr: float = option(
         0.5, "learning rate of the Assistant's online AdaGrad (per-token step sizes)")
     assistant_l2: float = option(1e-4, "L2 regularisation of the Assistant's weights")

@@ -39,7 +39,8 @@ for setting in "$@"; do
         fairseq-train "$data" -s "${langs[0]}" -t "${langs[1]}" --user-dir fairseq_autoassist \
             --task autoassist_translation --criterion autoassist_label_smoothed_cross_entropy \
             --label-smoothing 0.1 "${PRESET[@]}" --max-epoch "$epochs" --seed 1 --cpu \
-            --save-dir "$run" --no-epoch-checkpoints --log-format json > "$run/train.log" 2>&1
+            --save-dir "$run" --no-epoch-checkpoints --log-format json --assistant-loss-history \
+            > "$run/train.log" 2>&1
     fi
     fairseq-autoassist-report "$data" --path "$run/checkpoint_last.pt" --out "$run/report" \
         --top 30 --cpu > "$run/report.log" 2>&1

@@ -32,7 +32,7 @@ from scipy.stats import rankdata
 
 SIGNALS = ("noise_score", "heuristic_flags", "copy", "src_language", "tgt_language",
            "length_ratio", "duplicates", "contrast", "contrast_similar", "boss_loss",
-           "assistant_score")
+           "assistant_score", "loss_mean", "relative_loss", "loss_spread", "loss_drop")
 CRAWL_GROUPS = {"A+L": ("A", "L"), "MT": ("MT",), "A": ("A",), "L": ("L",), "F": ("F",),
                 "E": ("E",), "T": ("T",)}
 

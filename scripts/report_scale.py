@@ -60,7 +60,9 @@ def main(argv=None):
     from fairseq_autoassist.assistant import Assistant
     from fairseq_autoassist.task import AutoAssistTranslationConfig
     from fairseq_autoassist.tokens import PairTables
+    from fairseq_autoassist import noise
     from fairseq_autoassist_cli.report.cli import get_parser, write_report
+    from fairseq_autoassist_cli.report.signals import source_features
 
     seconds = {}
     t = time.perf_counter()
@@ -80,18 +82,25 @@ def main(argv=None):
     for k in range(2):
         assistant.w[k] = rng.normal(0, 1, len(assistant.w[k]))
     assistant.epoch, assistant.loss_mean = 5, 2.0
-    task_cfg = AutoAssistTranslationConfig(source_lang="src", target_lang="tgt")
+    task_cfg = AutoAssistTranslationConfig(source_lang="src", target_lang="tgt", max_epoch=0)
     run = SimpleNamespace(
-        cfg=SimpleNamespace(task=task_cfg, dataset=SimpleNamespace(train_subset="train")),
+        cfg=SimpleNamespace(task=task_cfg, dataset=SimpleNamespace(train_subset="train"),
+                            common=SimpleNamespace(seed=1)),
         task=SimpleNamespace(src_dict=dicts[0], tgt_dict=dicts[1]),
         model=torch.nn.Linear(1, 1), assistant=assistant, dataset=dataset, tables=tables,
-        is_train=True, epoch=5, num_updates=0)
+        is_train=True, epoch=5, num_updates=0, history=None)
     own = rng.lognormal(0.5, 0.4, len(dataset))
     other = own + rng.lognormal(0.0, 0.5, len(dataset))
+    similar = other + rng.normal(0.0, 0.3, len(dataset))
     report_args = get_parser().parse_args([str(args.work), "--path", "synthetic", "--out",
-                                           str(args.work / "report"), "--post-process", "none"])
+                                           str(args.work / "report"), "--post-process", "none",
+                                           "--no-language-signal"])
     t = time.perf_counter()
-    write_report(report_args, run, [], own, other, 0.0)
+    sources = source_features(run)
+    noise.similar_sources(tables.src, sources[1])
+    seconds["similar_sources"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_report(report_args, run, [], (own, other, similar), None, 0.0, sources=sources)
     seconds["report_without_boss"] = time.perf_counter() - t
     record = {"pairs": args.pairs, "vocab": args.vocab,
               "tokens": int(tables.src.sizes.sum() + tables.tgt.sizes.sum()),

@@ -27,7 +27,7 @@ def complete_plans(directory):
 
 def assistant_state(checkpoint):
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["extra_state"]
-    return state["train_iterator"]["autoassist"]["assistant"], state["train_iterator"]["training_progress"]
+    return state["train_iterator"]["autoassist"], state["train_iterator"]["training_progress"]
 
 
 def assert_ends_like(resumed, whole):
@@ -37,6 +37,12 @@ def assert_ends_like(resumed, whole):
     assert len(complete_plans(whole)) == 3
     (a, a_progress), (b, b_progress) = (assistant_state(d / "checkpoint_last.pt")
                                         for d in (whole, resumed))
+    if "history" in a:  # --assistant-loss-history: every pair's losses, each epoch once
+        trained = sum(kept for kept, _ in complete_plans(whole).values())
+        assert int(a["history"]["epochs"].sum()) == trained  # each kept pair once per epoch
+        for key, value in a["history"].items():
+            assert torch.equal(value, b["history"][key]), key
+    a, b = a["assistant"], b["assistant"]
     for key in ("w", "g2"):  # source and target
         for x, y in zip(a[key], b[key]):
             assert torch.equal(x, y), key
@@ -106,7 +112,8 @@ def test_killed_five_times_and_resumed_ends_like_an_uninterrupted_run(m30k, tmp_
     trained twice within an epoch beyond fairseq's own resume (the batches since the last
     checkpoint are trained again, and learned from once)."""
     args = [*AUTOASSIST, "--max-epoch", "3", "--no-epoch-checkpoints", "--save-interval-updates",
-            "4", "--assistant-plan-chunks", "2", "--num-workers", "0", "--data-buffer-size", "0"]
+            "4", "--assistant-plan-chunks", "2", "--num-workers", "0", "--data-buffer-size", "0",
+            "--assistant-loss-history"]
     train(m30k, tmp_path / "whole", *args)
     cmd = [str(c) for c in train_cmd(m30k, tmp_path / "b", *args)]
     for kill_at in (10, 30, 45, 60, 75):  # updates; one epoch has about 38, later ones fewer
@@ -135,7 +142,7 @@ def test_killed_while_planning_or_saving_resumes_like_an_uninterrupted_run(m30k,
     plans, Assistant and trained tokens of an uninterrupted one."""
     args = [*FAULTY_TASK, "--max-epoch", "3", "--assistant-plan-chunks", "2",
             "--save-interval-updates", "10", "--no-epoch-checkpoints", "--num-workers", "0",
-            "--data-buffer-size", "0"]
+            "--data-buffer-size", "0", "--assistant-loss-history"]
     start = train if ranks == 1 else torchrun
     start(m30k, tmp_path / "whole", *args)
     # the keep rule decides once per epoch plan and once per chunk re-plan; each resumed process
@@ -143,7 +150,8 @@ def test_killed_while_planning_or_saving_resumes_like_an_uninterrupted_run(m30k,
     for fault in (f"decide:3:{ranks - 1}", f"decide:2:{ranks - 1}", "state_dict:2:0"):
         rc, log = start(m30k, tmp_path / "b", *args, check=False,
                         env={"AUTOASSIST_FAULT_KILL": fault})
-        assert rc == -signal.SIGKILL if ranks == 1 else "Signal 9 (SIGKILL)" in log, (fault, rc)
+        killed = rc == -signal.SIGKILL if ranks == 1 else "Signal 9 (SIGKILL)" in log
+        assert killed, (fault, rc, log[-3000:])
         assert "done training" not in log, fault
     start(m30k, tmp_path / "b", *args)
     assert_ends_like(tmp_path / "b", tmp_path / "whole")

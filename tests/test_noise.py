@@ -46,7 +46,7 @@ def test_similar_sources_are_the_most_similar_candidates():
     # source 3 has the same bag as source 4 (reordered) and nothing else in common with anyone
     t = Tables(src=[[9, 12, 13], [9, 12, 13, 14, 4], [9, 4], [15, 16], [16, 15], [9, 17], [18]],
                 tgt=[[5]] * 7)
-    nb = noise.similar_sources(t.src, V)
+    nb = noise.similar_sources(t.src, noise.tfidf(t.src, V))
     assert nb[0] == 1 and nb[1] == 0  # they share 9, 12 and 13; source 2 or 5 only 9
     assert nb[2] in (1, 5) and nb[5] in (0, 1, 2)
     assert nb[3] == -1 and nb[4] == -1  # the same bag is no alternative
@@ -108,5 +108,5 @@ def test_source_trust_follows_the_gain_of_similar_sources():
     src = [[4, 6 + i % 3] for i in range(40)] + [[5, 10 + i % 3] for i in range(40)]
     t = Tables(src=src, tgt=[[6]] * 80)
     gain = np.array([2.0] * 40 + [0.0] * 40)
-    trust = noise.source_trust(t.src, V, gain, damp=0.1)
+    trust = noise.source_trust(noise.tfidf(t.src, V)[0], gain, damp=0.1)
     assert trust[:40].min() > 0.8 and trust[40:].max() < 0.2

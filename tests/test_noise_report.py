@@ -17,9 +17,9 @@ from scripts.noise_eval import auc
 DEFAULT_RULE = AUTOASSIST[:AUTOASSIST.index("--assistant-rule")]  # infobatch
 
 
-def train(data, save_dir, langs, epochs, arch=ARCHS["transformer"]):
+def train(data, save_dir, langs, epochs, *extra, arch=ARCHS["transformer"]):
     run(["fairseq-train", data, "-s", langs[0], "-t", langs[1], *arch, *OPTIM, *DEFAULT_RULE,
-         "--save-dir", save_dir, "--max-epoch", str(epochs), "--no-epoch-checkpoints"])
+         "--save-dir", save_dir, "--max-epoch", str(epochs), "--no-epoch-checkpoints", *extra])
     return save_dir / "checkpoint_last.pt"
 
 
@@ -37,8 +37,8 @@ def columns(out):
 @pytest.fixture(scope="module")
 def crawl(tmp_path_factory):
     """2,000 Multi30k cs-en pairs with the first 2,000 human-labelled crawl pairs mixed in, a tiny
-    transformer trained 3 epochs on them, and the report of its checkpoint with and without the
-    language signal."""
+    transformer trained 3 epochs on them (keeping the loss history), and the report of its
+    checkpoint with and without the language signal."""
     from data_prep import crawl_mixture
 
     shared = shared_data_dir()
@@ -49,12 +49,12 @@ def crawl(tmp_path_factory):
     assert crawl_mixture.main(["--dest", str(data), "--clean-limit", "2000", "--crawl-limit", "2000",
                                "--vocab-size", "2000", "--limit-valid", "200",
                                "--limit-test", "100"]) == 0
-    ckpt = train(data, root / "ck", ("cs", "en"), 3)
+    ckpt = train(data, root / "ck", ("cs", "en"), 3, "--assistant-loss-history")
     report(data, ckpt, root / "rep")
     report(data, ckpt, root / "rep-nolang", "--no-language-signal")
     labels = np.array(json.loads((data / "labels.json").read_text())["labels"])
     return {"labels": labels, "with": columns(root / "rep"), "without": columns(root / "rep-nolang"),
-            "report": json.loads((root / "rep" / "report.json").read_text())}
+            "report": json.loads((root / "rep" / "report.json").read_text()), "root": root}
 
 
 def _auc(cols, labels, noisy, name="noise_score"):
@@ -80,6 +80,20 @@ def test_language_signal_finds_wrong_language_pairs(crawl):
     print(f"L vs V: noise score AUC {with_lang:.3f} with the language signal, {without:.3f} without")
     assert with_lang >= 0.78 and with_lang - without >= 0.2
     assert crawl["report"]["noise"]["signals_off"] == {}
+
+
+def test_loss_history_holds_every_trained_pair_once_per_epoch(crawl):
+    """The report's history columns: a pair's epochs_seen counts the epochs whose plan kept it
+    (their sum: the kept pairs of the plan records); its losses are known exactly then."""
+    from fairseq_autoassist.records import read_records
+
+    cols = crawl["with"]
+    kept = [r["kept_pairs"] for r in read_records(crawl["root"] / "ck") if r["event"] == "complete"]
+    assert len(kept) == 3 and cols["epochs_seen"].sum() == sum(kept)
+    assert (cols["epochs_seen"] >= 1).all()  # the first epoch trains every pair
+    for name in ("loss_mean", "loss_spread", "relative_loss"):
+        assert np.isfinite(cols[name]).all(), name
+    assert (np.isfinite(cols["loss_drop"]) == (cols["epochs_seen"] >= 2)).all()
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +145,7 @@ def test_copy_signal_is_off_without_a_joined_dictionary(tmp_path):
     report(data, ckpt, tmp_path / "rep")
     result = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert "no joined dictionary" in result["noise"]["signals_off"]["copy"]
+    assert "--assistant-loss-history" in result["noise"]["signals_off"]["loss history"]
     assert np.isnan(columns(tmp_path / "rep")["copy"]).all()
     assert "Signal off: copy" in (tmp_path / "rep" / "report.md").read_text()
 

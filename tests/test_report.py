@@ -191,3 +191,15 @@ def test_out_of_range_drop_ids_stop_before_the_forward_passes(planted, tmp_path,
                   "--drop-ids", str(ids)])
     assert str(stop.value) == (f"fairseq-autoassist-report: error: --drop-ids {ids}: ids out of "
                                f"range [0, {planted['pairs']}): [{planted['pairs']}]")
+
+
+def test_report_scale_script_runs_the_report_without_a_boss(tmp_path):
+    """scripts/report_scale.py (the timing of docs/data-report.md) drives write_report as the
+    command does: a small synthetic corpus gives a pairs.csv with a row per pair."""
+    out = tmp_path / "scale.json"
+    run(["python", "-m", "scripts.report_scale", "--pairs", "3000", "--vocab", "500", "--work",
+         tmp_path / "work", "--out", out])
+    record = json.loads(out.read_text())
+    assert record["pairs"] == 3000 and "similar_sources" in record["seconds"]
+    with open(tmp_path / "work" / "report" / "pairs.csv", newline="") as f:
+        assert sum(1 for _ in csv.DictReader(f)) == 3000

@@ -78,7 +78,7 @@ def main(argv=None):
 
 def report(args):
     """Run the report of *args* (parsed by :func:`get_parser`); returns report.json's content."""
-    from . import boss, load
+    from . import boss, load, signals
 
     if args.write_filtered and args.drop_ids is None and args.drop_noise_above is None:
         raise ReportError("--write-filtered needs --drop-ids FILE and/or --drop-noise-above Z")
@@ -97,7 +97,8 @@ def report(args):
         noise.language_identifier()  # its package missing: say so before the forward passes
     records = load.plan_records(args.path, args.plans)
     device = "cpu" if args.cpu else None
-    similar = noise.similar_sources(run.tables.src, len(run.task.src_dict))
+    sources = signals.source_features(run)
+    similar = noise.similar_sources(run.tables.src, sources[1])
     own, other, similar_loss, boss_seconds = boss.pair_losses(
         run, args.max_tokens, device, args.other_sources, similar)
     valid_losses = None
@@ -108,13 +109,15 @@ def report(args):
         valid_losses = (v_own, v_other)
         boss_seconds += seconds
     return write_report(args, run, records, (own, other, similar_loss), valid_losses,
-                        boss_seconds, drop_ids)
+                        boss_seconds, drop_ids, sources)
 
 
-def write_report(args, run, records, losses, valid_losses, boss_seconds, drop_ids=None):
+def write_report(args, run, records, losses, valid_losses, boss_seconds, drop_ids=None,
+                 sources=None):
     """Everything after the Boss's forward passes: the numbers, then the files of :func:`main`.
     *losses*: own, other-source and similar-source losses of the reported split;
-    *valid_losses*: own and other-source losses of the valid split, or None."""
+    *valid_losses*: own and other-source losses of the valid split, or None; *sources*: the
+    sources' bags and TF-IDF (:func:`signals.source_features`), built when not given."""
     from . import analysis, load, signals, write
 
     start = time.perf_counter()
@@ -123,7 +126,7 @@ def write_report(args, run, records, losses, valid_losses, boss_seconds, drop_id
     t = run.cfg.task
     columns, noise_summary = signals.compute(
         run, losses, valid_losses, args.languages or (t.source_lang, t.target_lang),
-        args.post_process, not args.no_language_signal)
+        args.post_process, not args.no_language_signal, sources)
     p = {"id": ids, "src_len": run.tables.src.sizes, "tgt_len": run.tables.tgt.sizes,
          "hard_prob": run.assistant.hard_prob(run.tables, ids), "loss": own, "other_loss": other,
          "similar_loss": similar_loss, "keep_prob": load.keep_probability(run), **columns}

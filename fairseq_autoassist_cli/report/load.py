@@ -26,6 +26,7 @@ class Run:
     is_train: bool  # the reported split is the split the run trained on
     epoch: int  # the epoch the checkpoint was saved in
     num_updates: int
+    history: object = None  # fairseq_autoassist.history.LossHistory (--assistant-loss-history)
 
 
 def load(data, path, subset=None):
@@ -35,6 +36,7 @@ def load(data, path, subset=None):
     from fairseq import checkpoint_utils, tasks
 
     from fairseq_autoassist.autoassist import build_assistant, saved_assistant
+    from fairseq_autoassist.history import LossHistory, saved_history
     from fairseq_autoassist.tokens import PairTables
 
     if not os.path.isfile(path):
@@ -96,10 +98,17 @@ def load(data, path, subset=None):
         assistant.load_state_dict(assistant_state)
     except ValueError as e:
         raise ReportError(f"--path {path}: {e}") from e
-    history = state.get("optimizer_history") or [{}]
+    history = None
+    if saved_history(state) is not None and subset == train_subset:
+        history = LossHistory(len(train_tables))
+        try:
+            history.load_state_dict(saved_history(state))
+        except ValueError as e:
+            raise ReportError(f"--path {path}: {e} (the run trained on another corpus)") from e
+    optimizer_history = state.get("optimizer_history") or [{}]
     return Run(cfg=cfg, task=task, model=model, assistant=assistant, dataset=datasets[subset],
                tables=tables, is_train=subset == train_subset, epoch=int(assistant.epoch),
-               num_updates=int(history[-1].get("num_updates", 0)))
+               num_updates=int(optimizer_history[-1].get("num_updates", 0)), history=history)
 
 
 def valid_dataset(run):

@@ -5,33 +5,43 @@ import logging
 
 import numpy as np
 
-from fairseq_autoassist import noise
+from fairseq_autoassist import history, noise
 
 logger = logging.getLogger("fairseq_autoassist.report")
 
 
-def texts(dataset, dictionaries, post_process, ids=None):
-    """Detokenized source and target text of the pairs *ids* (default all)."""
-    ids = range(len(dataset)) if ids is None else ids
-    return ([dictionaries[0].string(dataset.src[int(i)], post_process) for i in ids],
-            [dictionaries[1].string(dataset.tgt[int(i)], post_process) for i in ids])
+def texts(dataset, dictionaries, post_process):
+    """Detokenized source and target text of every pair."""
+    ids = range(len(dataset))
+    return ([dictionaries[0].string(dataset.src[i], post_process) for i in ids],
+            [dictionaries[1].string(dataset.tgt[i], post_process) for i in ids])
 
 
-def compute(run, losses, valid_losses, languages, post_process, language_signal=True):
+def source_features(run):
+    """``(bags, tfidf)`` of the reported split's sources (:func:`noise.bags`,
+    :func:`noise.tfidf`), built once for every signal that needs them."""
+    counts = noise.bags(run.tables.src, len(run.task.src_dict))
+    return counts, noise.tfidf(run.tables.src, len(run.task.src_dict), counts)
+
+
+def compute(run, losses, valid_losses, languages, post_process, language_signal=True,
+            sources=None):
     """``(columns, summary)``: per-pair arrays (every signal, ``trust``, ``noise_score``,
     ``heuristic_flags``) and what the report says of them (signals off and why, the Boss's
     gain on valid and training pairs, a warning when the Boss does not use its source).
 
     *losses*: ``(own, other, similar)`` of the reported split; *valid_losses*: ``(own, other)``
-    of the clean valid split, or None; *languages*: (source, target) language codes."""
+    of the clean valid split, or None; *languages*: (source, target) language codes; *sources*:
+    :func:`source_features` (built here when not given)."""
     tables, ds = run.tables, run.dataset
+    counts, (source_tfidf, _) = source_features(run) if sources is None else sources
     src_dict, tgt_dict = run.task.src_dict, run.task.tgt_dict
     own, other, similar = losses
     src_len, tgt_len = tables.src.sizes, tables.tgt.sizes
     off = {}
     cols = {}
     if src_dict.symbols == tgt_dict.symbols:
-        cols["copy"] = noise.copy_share(tables, len(tgt_dict))
+        cols["copy"] = noise.copy_share(tables, len(tgt_dict), counts)
     else:
         cols["copy"] = np.full(len(tables), np.nan)
         off["copy"] = "source and target have different dictionaries (no joined dictionary)"
@@ -50,7 +60,14 @@ def compute(run, losses, valid_losses, languages, post_process, language_signal=
     cols["duplicates"] = noise.duplicates(tables, len(tgt_dict))
     cols["contrast"] = noise.contrast(own, other, src_len, tgt_len)
     cols["contrast_similar"] = noise.contrast(own, similar, src_len, tgt_len)
-    cols["trust"] = noise.source_trust(tables.src, len(src_dict), other - own)
+    cols["trust"] = noise.source_trust(source_tfidf, other - own)
+    if run.history is not None:
+        cols.update(run.history.figures())
+    else:
+        cols.update({name: np.full(len(tables), np.nan) for name in history.FIGURES})
+        off["loss history"] = (
+            "the run kept none (train with --assistant-loss-history)" if run.is_train
+            else "the reported split is not the one the run trained on")
     cols["noise_score"] = noise.noise_score(
         {name: cols[name] for name in noise.DATA_SIGNALS + noise.BOSS_SIGNALS + ("trust",)})
     cols["heuristic_flags"] = noise.heuristic_flags(src_len, tgt_len, cols["copy"],
@@ -59,7 +76,7 @@ def compute(run, losses, valid_losses, languages, post_process, language_signal=
                "gain_train_median": _median(other - own),
                "gain_valid_median": None if valid_losses is None
                else _median(valid_losses[1] - valid_losses[0]),
-               "trust_mean": _median(cols["trust"], mean=True),
+               "trust_mean": _mean(cols["trust"]),
                "trusted_share": float(np.mean(cols["trust"] >= 0.5))}
     gain = summary["gain_valid_median"]
     gain = summary["gain_train_median"] if gain is None else gain
@@ -73,9 +90,18 @@ def compute(run, losses, valid_losses, languages, post_process, language_signal=
     return cols, summary
 
 
-def _median(x, mean=False):
+def _finite(x):
     x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if not len(x):
-        return None
-    return float(x.mean() if mean else np.median(x))
+    return x[np.isfinite(x)]
+
+
+def _median(x):
+    """The median of the finite values of *x*; None when there are none."""
+    x = _finite(x)
+    return float(np.median(x)) if len(x) else None
+
+
+def _mean(x):
+    """The mean of the finite values of *x*; None when there are none."""
+    x = _finite(x)
+    return float(x.mean()) if len(x) else None

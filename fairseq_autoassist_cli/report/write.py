@@ -16,7 +16,10 @@ CSV_COLUMNS = (("id", "id", "%d"), ("src_len", "src_len", "%d"), ("tgt_len", "tg
                ("length_ratio", "length_ratio", "%.3f"), ("duplicates", "duplicates", "%.3f"),
                ("contrast", "contrast", "%.3f"), ("contrast_similar", "contrast_similar", "%.3f"),
                ("trust", "trust", "%.3f"), ("noise_score", "noise_score", "%.4f"),
-               ("heuristic_flags", "heuristic_flags", "%d"), ("keep_prob", "keep_prob", "%.4f"))
+               ("heuristic_flags", "heuristic_flags", "%d"), ("keep_prob", "keep_prob", "%.4f"),
+               ("epochs_seen", "epochs_seen", "%.0f"), ("loss_mean", "loss_mean", "%.4f"),
+               ("loss_spread", "loss_spread", "%.4f"), ("loss_drop", "loss_drop", "%.4f"),
+               ("relative_loss", "relative_loss", "%.4f"))
 
 
 def pairs_csv(path, p):
@@ -177,12 +180,14 @@ def markdown(report, texts):
 def _noise_section(n):
     """What the noise score rests on: the signals that are off, and how far the Boss is trusted."""
     out = ["## Noise signals", "",
-           "The noise score adds, for each signal, the surprise -log p of the pair's value (p: "
-           "the share of pairs at least as extreme): copy (target tokens found in the source), "
-           "language (another language likelier than the expected one), length ratio, "
-           "duplicates (same bag of tokens), and the Boss's contrast (how little the pair's own "
-           "source helps it, against other sources and a similar source), the last two weighted "
-           "by the trust of sources like the pair's. No weight is fitted."]
+           "The noise score adds each signal's evidence by fixed rules (nothing is fitted): the "
+           "log-odds of another language over the expected one, where it is likelier; a target "
+           "more than half copied from its source; a bag of tokens shared by more than two "
+           "pairs; a length ratio beyond 3 robust standard deviations; and the Boss's contrast "
+           "(how little the pair's own source helps it, against other sources and a similar "
+           "source, as robust z-scores), weighted by the trust of sources like the pair's. The "
+           "loss-history columns of `pairs.csv` (training dynamics, with "
+           "--assistant-loss-history) are reported beside it."]
     gains = [f"{name} {n[key]:.2f}" for name, key in (("valid", "gain_valid_median"),
                                                        ("training", "gain_train_median"))
              if n.get(key) is not None]
