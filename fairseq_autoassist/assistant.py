@@ -224,12 +224,9 @@ class Assistant:
         ids = np.asarray(ids, dtype=np.int64)
         losses = np.asarray(losses, dtype=np.float64)
         ntokens = np.asarray(ntokens, dtype=np.float64)
-        if len(self.seen) != len(tables):
-            self.seen = np.zeros(len(tables), dtype=bool)
         self.epoch_received += len(ids)
         self.epoch_nonfinite += int((~np.isfinite(losses)).sum())
         ok = np.isfinite(losses) & (ntokens > 0) & ~self.seen[ids]
-        ok &= _first_occurrence(ids)
         ids, per_tok = ids[ok], losses[ok] / ntokens[ok]
         n = len(ids)
         if n == 0:
@@ -348,9 +345,3 @@ def _loaded(saved, like):
         return saved.numpy().astype(like.dtype)
     return type(like)(saved)
 
-
-def _first_occurrence(ids):
-    """Mask that is True at the first occurrence of each id in *ids*."""
-    first = np.zeros(len(ids), dtype=bool)
-    first[np.unique(ids, return_index=True)[1]] = True
-    return first

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from .assistant import Assistant
-from .history import LossHistory
+from .pairs import PairState
 from .plan import EpochPlan, PlannedBatches, draws, split_parts
-from .ranks import Ranks, checksum, unpack
+from .ranks import Ranks, unpack
 from .records import PlanRecords
 from .rules import KeepRule
 from .tokens import PairTables
@@ -51,20 +51,21 @@ class AutoAssist:
     """Built by the task from its config when fairseq-train first asks for the training split's
     iterator; :meth:`use` gives it that iterator's batching and seed."""
 
-    def __init__(self, cfg, dataset, src_vocab, tgt_vocab):
+    def __init__(self, cfg, dataset, src_dict, tgt_dict):
         self.cfg = cfg
         try:
             self.tables = PairTables(dataset)
         except ValueError as e:
             fail(f"the training split {cfg.train_subset!r} of {cfg.data}: {e}")
-        self.assistant = build_assistant(cfg, self.tables, src_vocab, tgt_vocab)
+        self.assistant = build_assistant(cfg, self.tables, len(src_dict), len(tgt_dict))
         if cfg.assistant_init:
             try:
                 self.assistant.load_state_dict(read_assistant(cfg.assistant_init), model_only=True)
             except ValueError as e:
                 fail(f"--assistant-init {cfg.assistant_init}: {e}")
             logger.info("AutoAssist: Assistant initialised from %s", cfg.assistant_init)
-        self.history = LossHistory(len(self.tables)) if cfg.assistant_loss_history else None
+        self.dictionaries = (src_dict, tgt_dict)
+        self.pairs = PairState(cfg, self.tables, dataset, self.dictionaries)
         self.ranks = Ranks()
         if self.ranks.size > 1 and len(dataset) >= 2 ** 31:
             fail("AutoAssist exchanges pair ids as int32 between ranks: at most "
@@ -98,11 +99,10 @@ class AutoAssist:
                 self._learn_pending()  # the last steps, on the pairs of the previous shard
                 self.dataset, self.tables = dataset, PairTables(dataset)
                 self.assistant.new_corpus(len(self.tables))
-                if self.history is not None:
-                    self.history = LossHistory(len(self.tables))
+                self.pairs = PairState(self.cfg, self.tables, dataset, self.dictionaries)
             self.batcher, self.seed = batcher, seed
             self.rule = keep_rule(self.cfg, self.assistant, self.tables, seed,
-                                  random_rates=self.random_rates)
+                                  random_rates=self.random_rates, noise=self.pairs.noise)
 
     # ------------------------------------------------------------------ the epoch
     def candidate_batches(self, epoch):
@@ -120,6 +120,7 @@ class AutoAssist:
             if self.records is not None and 0 < self.assistant.epoch < epoch:
                 self.records.assistant(self.assistant.epoch, self.assistant.epoch_stats())
             self.assistant.begin_epoch(epoch, len(self.tables))
+            self.pairs.begin_epoch(epoch)
             candidates = self.batcher.candidates(epoch)
             # the random control has its own stream: its draws are independent of AutoAssist's
             stream = (self.seed, epoch, 1) if self.random_rates is not None else (self.seed, epoch)
@@ -136,9 +137,7 @@ class AutoAssist:
     def _agree(self):
         """All ranks check that they hold the same Assistant and plan; the checksums are logged
         and returned for the plan's record."""
-        checks = (self.assistant.checksum(), self.plan.digest())
-        if self.history is not None:  # the history joins the Assistant's checksum
-            checks = (checksum(checks[0], self.history.checksum()), checks[1])
+        checks = (self.pairs.checksum(self.assistant.checksum()), self.plan.digest())
         self.ranks.check_same(self.plan.epoch, *checks, self.plan.total)
         logger.info("AutoAssist epoch %d: Assistant checksum %08x, plan checksum %08x, %d batches, "
                     "identical on all %d rank(s)", self.plan.epoch, *checks, self.plan.total,
@@ -199,10 +198,16 @@ class AutoAssist:
         with self._lock:
             return None if self.plan is None else self.plan.pair_weights(ids)
 
-    def observe(self, ids, per_sentence):
+    def contrast(self, model, sample, per_sentence, padding_idx, eps):
+        """skip-noise: this rank's contrast measurements of the step (:mod:`noise_rule`), or
+        None."""
+        return self.pairs.measure(self.plan.epoch, model, sample, per_sentence, padding_idx, eps)
+
+    def observe(self, ids, per_sentence, contrast=None):
         """One training step of this rank: its batch's pair *ids* and the criterion's (summed
-        loss, target tokens) per sentence, or None for fairseq's dummy batch. Every rank calls it
-        every step (the ranks exchange their losses)."""
+        loss, target tokens) per sentence, or None for fairseq's dummy batch; *contrast*: its
+        :meth:`contrast`. Every rank calls it every step (the ranks exchange their losses)."""
+        self.pairs.exchange(self.ranks, contrast, self.plan.max_pairs, self._lock)
         if self.ranks.size > 1:
             if per_sentence is None:
                 ids, per_sentence = torch.zeros(0, dtype=torch.int64), (torch.zeros(0),) * 2
@@ -236,9 +241,7 @@ class AutoAssist:
                 batches = [(ids.astype(np.int64), losses, ntokens)]
             for ids, losses, ntokens in batches:
                 self.assistant.learn(self.tables, ids, losses, ntokens)
-                if self.history is not None:
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        self.history.observe(self.assistant.epoch, ids, losses / ntokens)
+                self.pairs.learn(self.plan.epoch, ids, losses, ntokens)
         self._pending.clear()
 
     # ------------------------------------------------------------------ reporting, checkpoints
@@ -246,7 +249,7 @@ class AutoAssist:
         """The plan as trained so far and the Assistant's accuracy and AUC this epoch."""
         with self._lock:
             self._learn_pending()
-            return {**self.plan.stats(), **self.assistant.epoch_stats()}
+            return {**self.plan.stats(), **self.assistant.epoch_stats(), **self.pairs.stats()}
 
     def state_dict(self, mid_epoch):
         """The Assistant, and with *mid_epoch* the interrupted epoch's plan (tensors and numbers
@@ -254,8 +257,7 @@ class AutoAssist:
         with self._lock:
             self._learn_pending()
             state = {"assistant": self.assistant.state_dict(), "keep_epoch": -1}
-            if self.history is not None:
-                state["history"] = self.history.state_dict()
+            state.update(self.pairs.state_dict())
             if mid_epoch and self.plan is not None:
                 state.update(self.plan.state_dict())
             return state
@@ -266,15 +268,10 @@ class AutoAssist:
         with self._lock:
             self._pending.clear()
             self.assistant.load_state_dict(state["assistant"])
-            if self.history is not None:
-                if "history" not in state:
-                    logger.warning("AutoAssist: the checkpoint holds no loss history (its run was "
-                                   "trained without --assistant-loss-history): it starts now")
-                else:
-                    try:
-                        self.history.load_state_dict(state["history"])
-                    except ValueError as e:
-                        fail(f"the checkpoint's loss history does not fit this corpus: {e}")
+            try:
+                self.pairs.load_state_dict(state)
+            except ValueError as e:
+                fail(str(e))
             self.plan = None
             return state if state["keep_epoch"] >= 0 else None
 

@@ -6,6 +6,8 @@ iterator's state, never the task's)."""
 from fairseq.data import iterators
 from fairseq.logging import metrics
 
+from .noise_rule import NOISE_METRICS
+
 PLAN_METRICS = (("candidates", 0), ("keep_rate", 4), ("kept_pairs", 0), ("kept_tokens", 0),
                 ("keep_floor", 3), ("weight_mean", 4))
 ASSISTANT_METRICS = (("assistant_acc", 4), ("assistant_auc", 4), ("assistant_conf", 4),
@@ -79,7 +81,8 @@ class AutoAssistEpochBatchIterator(ProgressEpochBatchIterator):
         self.autoassist.epoch_started()
         # metrics of fairseq's epoch train line, computed when it is printed (after the epoch's
         # last step): the plan as trained and the Assistant's accuracy/AUC on this epoch's losses
-        for first, keys in ((799, PLAN_METRICS), (810, ASSISTANT_METRICS)):
+        noise = () if self.autoassist.pairs.noise is None else ((820, NOISE_METRICS),)
+        for first, keys in ((799, PLAN_METRICS), (810, ASSISTANT_METRICS), *noise):
             for i, (key, digits) in enumerate(keys):
                 metrics.log_derived(key, self._epoch_stat(key, digits), priority=first + i)
         return itr

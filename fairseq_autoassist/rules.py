@@ -13,6 +13,10 @@ loss weight it gets if it is (``--assistant-rule``).
   ``--assistant-hard-fraction`` of its batch in its last ``--assistant-hard-streak`` observations
   in a row (a pair that stays unlearnable) is kept only with probability ``base_prob`` (re-checked,
   so a wrongly skipped pair can come back); every other pair is kept; weights 1.
+* ``skip-noise`` (noisy corpora): a pair whose noise evidence (:mod:`noise_rule`: copy,
+  language, duplicates, length ratio, the Boss's contrast) passes ``--assistant-noise-threshold``
+  is dropped (by its data evidence alone: always; by the contrast: kept with probability
+  ``base_prob``, re-checked); every other pair is kept; weights 1.
 
 Warm-up epochs (``--assistant-warmup-epochs``) and annealing epochs (the last
 ``--assistant-anneal`` fraction of ``--max-epoch``) keep every pair with weight 1.
@@ -28,7 +32,7 @@ import math
 
 import numpy as np
 
-RULES = ("paper", "infobatch", "skip-hard")
+RULES = ("paper", "infobatch", "skip-hard", "skip-noise")
 
 
 def paper_keep_prob(p_floor, hard_prob):
@@ -61,9 +65,7 @@ class KeepRule:
 
     def __init__(self, assistant, tables, rule="paper", scorer="assistant", base_prob=0.5,
                  warmup_epochs=1, prune_ratio=0.5, reweight=False, reweight_max=4.0,
-                 hard_streak=2, anneal=0.0, max_epoch=0, random_rates=None, seed=1):
-        if rule not in RULES:
-            raise ValueError(f"--assistant-rule must be one of {', '.join(RULES)}, got {rule}")
+                 hard_streak=2, anneal=0.0, max_epoch=0, random_rates=None, seed=1, noise=None):
         self.assistant = assistant
         self.tables = tables
         self.rule = rule
@@ -77,6 +79,7 @@ class KeepRule:
         self.full_from = anneal_start(anneal, max_epoch)
         self.random_rates = random_rates
         self.seed = seed
+        self.noise = noise  # noise_rule.NoiseWatch (skip-noise)
 
     def trains_everything(self, epoch):
         """Warm-up and annealing epochs keep every pair with weight 1."""
@@ -109,6 +112,8 @@ class KeepRule:
             return keep, self._inverse(keep)
         if self.rule == "infobatch":
             return self._prune(self._learned(ids))
+        if self.rule == "skip-noise":
+            return self.noise.keep_prob(ids, self.base_prob), ones
         skipped = self.assistant.hard_streaks(ids) >= self.hard_streak
         return np.where(skipped, self.base_prob, 1.0), ones
 

@@ -22,8 +22,10 @@ from omegaconf import II
 from . import progress, schedule
 from .autoassist import AutoAssist, anneal, fail
 from .iterator import AutoAssistEpochBatchIterator, ProgressEpochBatchIterator
+from .noise_rule import NoiseRuleConfig
 from .plan import Batcher
 from .progress import TrainingProgress
+from .rules import RULES
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ def option(default, text):
 
 
 @dataclass
-class AutoAssistTranslationConfig(TranslationConfig):
+class AutoAssistTranslationConfig(TranslationConfig, NoiseRuleConfig):
     assistant_off: bool = option(
         False, "train on every pair, exactly like --task translation (the baseline)")
     assistant_base_prob: float = option(
@@ -49,13 +51,16 @@ class AutoAssistTranslationConfig(TranslationConfig):
         "ema = EMA of the Boss's batch means throughout training; prev-epoch = EMA during "
         "warm-up, then the previous epoch's mean")
     assistant_mean_decay: float = option(0.9, "decay per Boss step of the EMA of the mean loss")
-    assistant_rule: ChoiceEnum(["paper", "infobatch", "skip-hard"]) = option(
+    assistant_rule: ChoiceEnum(list(RULES)) = option(
         "infobatch", "keep rule: infobatch (the default, the best of the three on clean data so "
         "far) = drop a pair predicted learned with probability --assistant-prune-ratio r and "
         "weight its survivors 1/(1 - r) (unbiased); paper = keep with probability p + (1 - p) q "
         "(AutoAssist's rule); skip-hard = skip pairs that stay in the top "
         "--assistant-hard-fraction of their batch's losses for --assistant-hard-streak "
-        "observations (noisy data), re-checked with probability base_prob")
+        "observations (noisy data), re-checked with probability base_prob; skip-noise = skip "
+        "pairs whose noise evidence passes --assistant-noise-threshold (copies, wrong language, "
+        "templated duplicates, length ratio, the Boss's contrast: noisy corpora), re-checked "
+        "with probability base_prob")
     assistant_scorer: ChoiceEnum(["assistant", "last-loss", "random"]) = option(
         "assistant", "what says a pair is hard: the Assistant's prediction; its last seen loss "
         "against the running mean (last-loss; never seen = hard); or random, the control: the "
@@ -159,8 +164,7 @@ class AutoAssistTranslationTask(TranslationTask):
         )
         if self._plans(dataset):
             if self.autoassist is None:
-                self.autoassist = AutoAssist(self.cfg, dataset, len(self.src_dict),
-                                             len(self.tgt_dict))
+                self.autoassist = AutoAssist(self.cfg, dataset, self.src_dict, self.tgt_dict)
             self.autoassist.use(dataset, batcher, seed)
             itr = AutoAssistEpochBatchIterator(self.autoassist, self.progress, **common)
         elif self._trains_on(dataset):  # the baseline (--assistant-off)
@@ -209,8 +213,11 @@ class AutoAssistTranslationTask(TranslationTask):
         out[2][progress.TOKENS_KEY] = 0 if ignore_grad else sample["ntokens"]  # summed over ranks
         if self.autoassist is not None:
             per_sentence = criterion.pop_sentence_losses()
-            # a dummy batch (ignore_grad): nothing to learn from
-            self.autoassist.observe(sample["id"], None if ignore_grad else per_sentence)
+            if ignore_grad:  # a dummy batch: nothing to learn from
+                per_sentence = None
+            contrast = self.autoassist.contrast(model, sample, per_sentence, criterion.padding_idx,
+                                                criterion.eps)
+            self.autoassist.observe(sample["id"], per_sentence, contrast)
         return out
 
     def reduce_metrics(self, logging_outputs, criterion):

@@ -126,6 +126,10 @@ def parse_args(argv):
     parser.add_argument("--extra", default="", metavar="'FLAGS'",
                         help="more fairseq-train flags, one shell-quoted string, appended after "
                              "the preset's (so they override it), e.g. --extra '--max-tokens 1000'")
+    matched.add_argument("--rule-extra", default="", metavar="'FLAGS'",
+                         help="more fairseq-train flags for the rule runs and their controls "
+                              "only, not the baselines (whose recorded commands, and so their "
+                              "reuse, stay unchanged), e.g. --rule-extra '--assistant-base-prob 0.2'")
     parser.add_argument("--beam", type=int, default=5, help="beam size of fairseq-generate (default: 5)")
     parser.add_argument("--max-len-a", type=float, default=0, metavar="A",
                         help="fairseq-generate's --max-len-a: hypotheses stop at A * source length "
@@ -173,10 +177,12 @@ def parse_args(argv):
         if first and min(first) <= 0:
             parser.error(f"--first-seed-budgets must be positive, got {args.first_seed_budgets!r}")
         args.first_seed_budget_list = sorted(first - set(args.budget_list))
+        from fairseq_autoassist.rules import RULES
+
         args.rule_list = [r.strip() for r in args.rules.split(",") if r.strip()]
-        unknown = sorted(set(args.rule_list) - {"paper", "infobatch", "skip-hard"})
+        unknown = sorted(set(args.rule_list) - set(RULES))
         if unknown or len(set(args.rule_list)) != len(args.rule_list):
-            parser.error(f"--rules must list distinct rules of paper, infobatch, skip-hard, "
+            parser.error(f"--rules must list distinct rules of {', '.join(RULES)}, "
                          f"got {args.rules!r}")
     else:
         if args.updates is None or args.eval_every is None:
@@ -198,9 +204,11 @@ def parse_args(argv):
         parser.error("--threads must be >= 1")
     try:
         args.extra_args = shlex.split(args.extra)
+        args.rule_extra_args = shlex.split(args.rule_extra)
     except ValueError as e:
         parser.error(f"--extra: {e}")
-    clash = sorted({a.split("=")[0] for a in args.extra_args} & set(RESERVED))
+    clash = sorted({a.split("=")[0] for a in args.extra_args + args.rule_extra_args}
+                   & set(RESERVED))
     if clash:
         parser.error(f"--extra must not set {', '.join(clash)}: this script sets them")
     return args

@@ -43,7 +43,8 @@ from .presets import PRESETS
 
 QUALITY = {"valid_nll": -1, "bleu": +1}  # sign: +1 when higher is better
 AXES = ("trained_target_tokens", "wall_seconds")
-COLUMNS = common.COLUMNS + ["rule", "budget", "epochs", "weight_mean"]
+# extra_forward_tokens: target tokens of the skip-noise rule's forward passes without backward
+COLUMNS = common.COLUMNS + ["rule", "budget", "epochs", "weight_mean", "extra_forward_tokens"]
 
 
 def plan_runs(args, seed_index):
@@ -81,6 +82,7 @@ def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=
             cmd += ["--assistant-scorer", "random", "--assistant-keep-rates", str(keep_rates_file)]
         if ctx["planted"] is not None:  # noisy data: record which pairs were dropped
             cmd += ["--assistant-plan-dir", str(save_dir.parent / "plans")]
+        cmd += getattr(args, "rule_extra_args", [])
     return cmd
 
 
@@ -402,6 +404,8 @@ def report(args, ctx, infos, evals, machine):
             "weight_mean": round(statistics.fmean(info["weight_mean"].values()), 4)
             if info["weight_mean"] else 1.0,
             "keep_rates": " ".join(f"{e['keep_rate']:.2f}" for e in info["epoch_records"]),
+            "extra_forward_tokens": sum(e.get("noise_forward_tokens", 0)
+                                        for e in info["epoch_records"]),
         })
     rows.sort(key=lambda r: (r["seed"], r["run"] != "baseline", r["budget"] or 0, r["name"]))
     out = ctx["out"]
@@ -420,7 +424,8 @@ def report(args, ctx, infos, evals, machine):
     summary = {
         "config": {"data_name": ctx["data_name"], "src": ctx["src"], "tgt": ctx["tgt"],
                    "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
-                   "extra": args.extra_args, "epochs": args.epochs,
+                   "extra": args.extra_args, "rule_extra": getattr(args, "rule_extra_args", []),
+                   "epochs": args.epochs,
                    "budgets": args.budget_list,
                    "first_seed_budgets": args.first_seed_budget_list,
                    "rules": args.rule_list, "seeds": seeds,

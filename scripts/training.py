@@ -64,13 +64,15 @@ def echo_train(line):
 
 
 def parse_train_log(text):
-    """Epochs (keep rates and end updates from fairseq's epoch train records: kept pairs count
-    the chunks planned during the epoch too; a run without them, the baseline, keeps every pair)
+    """Epochs (keep rates, end updates and the skip-noise rule's extra forward tokens from
+    fairseq's epoch train records: kept pairs count the chunks planned during the epoch too; a
+    run without them, the baseline, keeps every pair)
     and the checkpoint write seconds per save."""
-    plans, ends = {}, {}
+    plans, ends, extra = {}, {}, {}
     for m in TRAIN_RECORD.finditer(text):
         r = json.loads(m.group(1))
         ends[int(r["epoch"])] = int(float(r["train_num_updates"]))
+        extra[int(r["epoch"])] = int(float(r.get("train_noise_forward_tokens", 0)))
         if "train_kept_pairs" in r and "train_candidates" in r:
             plans[int(r["epoch"])] = (int(float(r["train_kept_pairs"])),
                                       int(float(r["train_candidates"])))
@@ -79,7 +81,8 @@ def parse_train_log(text):
         kept, cand = plans.get(e, (None, None))
         epochs.append({"epoch": e, "kept_pairs": kept, "candidates": cand,
                        "keep_rate": kept / cand if cand else 1.0,
-                       "end_updates": ends.get(e)})
+                       "end_updates": ends.get(e),
+                       "noise_forward_tokens": extra.get(e, 0)})
     writes = [(int(u), float(s)) for u, s in SAVED.findall(text)]
     return epochs, writes
 

@@ -321,7 +321,7 @@ def autoassist(task, dataset, batcher, assistant, seed=1, random_rates=None, tmp
         path.write_text(json.dumps(random_rates))
         options.update(assistant_scorer="random", assistant_keep_rates=str(path))
     cfg = AutoAssistTranslationConfig(max_epoch=100, no_save=True, **options)
-    aa = AutoAssist(cfg, dataset, len(task.src_dict), len(task.tgt_dict))
+    aa = AutoAssist(cfg, dataset, task.src_dict, task.tgt_dict)
     aa.assistant = assistant
     aa.use(dataset, batcher, seed)
     return aa

@@ -126,12 +126,13 @@ def valid_dataset(run):
 
 def keep_probability(run):
     """Each pair's probability of being kept in the next pruning epoch, by the run's keep rule
-    with the saved Assistant (warm-up and annealing aside); NaN for a split it did not train on."""
+    with the saved Assistant (warm-up and annealing aside); NaN for a split it did not train on
+    and under skip-noise."""
     from fairseq_autoassist.autoassist import keep_rule
 
-    if not run.is_train:
-        return np.full(len(run.tables), np.nan)
     t = run.cfg.task
+    if not run.is_train or t.assistant_rule == "skip-noise":  # its noise state is not rebuilt
+        return np.full(len(run.tables), np.nan)
     # a random-control run's rule as AutoAssist would apply it; no annealing epoch
     rule = keep_rule(t, run.assistant, run.tables, run.cfg.common.seed, anneal=0.0,
                      scorer="assistant" if t.assistant_scorer == "random" else t.assistant_scorer)
