@@ -356,3 +356,34 @@ def test_bad_input_on_the_command_line(joined, tmp_path):
          "--misaligned", "0.7", "--templated", "0.4"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 1 and "error: the fractions add up to 1.1 > 1" in result.stderr, result.stderr
+
+
+def test_subset_drops_exactly_the_given_pairs(joined, tmp_path):
+    """data_prep.subset: the kept pairs' tokens in their old order, the same dictionaries and
+    valid/test splits, train.lines following the kept pairs; --drop-corrupted drops every pair
+    corrupt recorded; bad ids and an existing destination stop with an error."""
+    from data_prep import subset
+
+    noisy = tmp_path / "noisy"
+    record, _ = run_corrupt(joined, noisy, "--untranslated", 0.1, "--seed", 1)
+    oracle = tmp_path / "oracle"
+    assert subset.main(["--src-dir", str(noisy), "--dest", str(oracle), "--drop-corrupted"]) == 0
+    drop = set(record["all_ids"])
+    n = len(side(noisy, "de"))
+    kept = [i for i in range(n) if i not in drop]
+    for lang in ("de", "en"):
+        before, after = side(noisy, lang), side(oracle, lang)
+        assert after == [before[i] for i in kept]
+        assert (oracle / f"dict.{lang}.txt").read_bytes() == (noisy / f"dict.{lang}.txt").read_bytes()
+    for split in ("valid", "test"):
+        assert (oracle / f"{split}.de-en.en.bin").read_bytes() == \
+            (noisy / f"{split}.de-en.en.bin").read_bytes()
+    lines = (noisy / "train.lines").read_text().split()
+    assert (oracle / "train.lines").read_text().split() == [lines[i] for i in kept]
+    assert not (oracle / "corrupted.json").exists()
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"0\n{n}\n")
+    assert subset.main(["--src-dir", str(noisy), "--dest", str(tmp_path / "bad"), "--drop-ids",
+                        str(ids)]) == 1
+    ids.write_text("0\n")
+    assert subset.main(["--src-dir", str(noisy), "--dest", str(oracle), "--drop-ids", str(ids)]) == 1
