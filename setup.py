@@ -27,7 +27,7 @@ setup(
         "tensorboardX",
         "py3langid",  # the data report's language-ID signal (its model ships in the wheel)
     ],
-    extras_require={"test": ["pytest", "hypothesis"], "fairseq": [FAIRSEQ]},
+    extras_require={"test": ["pytest", "pytest-xdist", "hypothesis"], "fairseq": [FAIRSEQ]},
     entry_points={"console_scripts": [
         "fairseq-autoassist-dir=fairseq_autoassist_cli.user_dir:main",
         "fairseq-autoassist-torchrun=fairseq_autoassist_cli.torchrun:main",

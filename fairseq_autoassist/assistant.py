@@ -319,7 +319,8 @@ class Assistant:
             for k in names:
                 setattr(self, k, _loaded(state[k], getattr(self, k)))
         except (KeyError, TypeError) as e:
-            raise ValueError(f"not an Assistant state of this version (no {e})") from e
+            raise ValueError(f"not an Assistant state of this version ("
+                             f"{'no field ' + str(e) if isinstance(e, KeyError) else e})") from e
 
 
 # what a checkpoint holds: the model and running statistics, the per-pair tracking, the epoch's

@@ -16,14 +16,15 @@ object):
 * **checkpoints** -- :meth:`state_dict` / :meth:`load_state_dict`, carried in the iterator's state
   (the only state fairseq-train restores).
 
-Everything runs in the training thread, except that fairseq's data loader may ask for a chunk's
-batches from its own thread before the chunk's trigger (:meth:`chunk_batches` then plans it early);
-one lock serialises the Assistant and the plan.
+Everything runs in the training thread, which plans every chunk at its trigger: fairseq's data
+loader, reading ahead in its own thread, waits for a chunk it reaches before then
+(:meth:`follow_data_loader`); one lock serialises the Assistant and the plan.
 """
 
 import functools
 import json
 import logging
+import os
 import pickle
 import threading
 
@@ -39,6 +40,10 @@ from .rules import KeepRule
 from .tokens import PairTables
 
 logger = logging.getLogger(__name__)
+
+
+# seconds fairseq's data loader waits for a chunk to be planned before it gives up
+CHUNK_WAIT_SECONDS = 600
 
 
 def fail(message):
@@ -78,7 +83,10 @@ class AutoAssist:
         self.plan = None  # the epoch being trained
         self._pending = []  # steps not yet learned from: (host tensor, CUDA event or None)
         self._checksums = None  # (Assistant, plan) of the plan all ranks agreed on
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # never re-entered
+        self._chunk_planned = threading.Condition(self._lock)  # the data loader waits on it
+        self._training_thread = None  # the thread that calls observe
+        self.position = None  # batches this rank's training iterator has handed out (follow())
         logger.info(
             "AutoAssist: Assistant on %s features, lr %g, l2 %g; rule %s, scorer %s, base_prob %g, "
             "%d warm-up epoch(s), annealing %g of the epochs", cfg.assistant_features,
@@ -161,35 +169,56 @@ class AutoAssist:
                 self._plan_chunk(k, f"at batch {trained}")
         if self.chunks == 1:
             return None
-        return PlannedBatches(self.plan, functools.partial(self.chunk_batches, self.plan),
+        return PlannedBatches(self.plan, functools.partial(self.follow_data_loader, self.plan),
                               self.seed, shuffle, shards, shard)
 
-    def chunk_batches(self, plan, k):
-        """Chunk *k*'s batches; planned now if the data loader asks before its trigger."""
-        with self._lock:
-            if k >= plan.planned:
-                logger.warning(
-                    "AutoAssist epoch %d: the data loader reached chunk %d after %d of the %d "
-                    "batches due before it was planned; planning it now (a resume from a "
-                    "checkpoint in between may plan it differently). Fewer, larger chunks, a "
-                    "smaller --data-buffer-size or --update-freq avoid this.",
-                    plan.epoch, k + 1, plan.trained, plan.triggers[k])
-                while plan.planned <= k:
-                    self._plan_chunk(plan.planned, f"early, at batch {plan.trained}", plan)
-            return plan.chunk_batches(k)
+    def follow(self, position):
+        """Count training progress with *position*: a function giving the batches this rank's
+        training iterator has handed out in the epoch (a retried step, a skipped micro-batch and
+        a resume leave it where an uninterrupted run has it)."""
+        self.position = position
+
+    def follow_data_loader(self, plan, k):
+        """Chunk *k*'s batches, for the data loader: a chunk not planned yet is waited for (the
+        training thread plans it at its trigger), so that every rank plans it after the same
+        batches."""
+        with self._chunk_planned:
+            # an exception, not fail(): fairseq's read-ahead thread hands exceptions to training
+            if plan.planned <= k and threading.get_ident() == self._training_thread:
+                raise RuntimeError(self._chunk_stall(plan, k, "the training thread asked for it"))
+            if not self._chunk_planned.wait_for(lambda: plan.planned > k or plan is not self.plan,
+                                                timeout=CHUNK_WAIT_SECONDS):
+                raise RuntimeError(self._chunk_stall(
+                    plan, k, f"the data loader waited {CHUNK_WAIT_SECONDS} s for it"))
+            return plan.chunk_batches(k) if plan.planned > k else []
+
+    @staticmethod
+    def _chunk_stall(plan, k, what):
+        return (f"AutoAssist epoch {plan.epoch}: chunk {k + 1} is planned when training reaches batch "
+                f"{plan.triggers[k]} (all ranks), and {what} at batch {plan.trained}, before it "
+                f"could be planned: a chunk's batches per rank are fewer than twice --update-freq "
+                f"(fairseq groups --update-freq batches before it trains them). Fewer, larger "
+                f"chunks (--assistant-plan-chunks) or a smaller --update-freq avoid it")
 
     def _plan_chunk(self, k, when, plan=None):
+        """Plan chunk *k* (in the training thread, under the lock, after the same batches on
+        every rank); the ranks check they planned the same."""
         plan = self.plan if plan is None else plan
         kept, pairs, rule_kept, changed, batches = plan.plan_chunk(
             k, functools.partial(self.rule.decide, plan.epoch))
+        checks = (self.pairs.checksum(self.assistant.checksum()), plan.digest())
+        self.ranks.check_same(plan.epoch, *checks, plan.total)
         logger.info(
             "AutoAssist epoch %d chunk %d/%d planned %s: kept %d of %d pairs (the rule alone "
-            "keeps %d; %d decisions changed since the epoch start), %d batches",
-            plan.epoch, k + 1, len(plan.parts), when, kept, pairs, rule_kept, changed, batches)
+            "keeps %d; %d decisions changed since the epoch start), %d batches; Assistant "
+            "checksum %08x, plan checksum %08x, identical on all %d rank(s)",
+            plan.epoch, k + 1, len(plan.parts), when, kept, pairs, rule_kept, changed, batches,
+            *checks, self.ranks.size)
         if self.records is not None:
-            self.records.chunk(plan, k, when, kept, pairs, rule_kept, changed, batches)
+            self.records.chunk(plan, k, when, kept, pairs, rule_kept, changed, batches, *checks)
             if plan.complete:
                 self.records.complete(plan)
+        self._chunk_planned.notify_all()
 
     # ------------------------------------------------------------------ each training step
     def pair_weights(self, ids):
@@ -207,7 +236,8 @@ class AutoAssist:
         """One training step of this rank: its batch's pair *ids* and the criterion's (summed
         loss, target tokens) per sentence, or None for fairseq's dummy batch; *contrast*: its
         :meth:`contrast`. Every rank calls it every step (the ranks exchange their losses)."""
-        self.pairs.exchange(self.ranks, contrast, self.plan.max_pairs, self._lock)
+        self.pairs.exchange(self.plan.epoch, self.ranks, contrast, self.plan.max_pairs,
+                            self._lock)
         if self.ranks.size > 1:
             if per_sentence is None:
                 ids, per_sentence = torch.zeros(0, dtype=torch.int64), (torch.zeros(0),) * 2
@@ -219,11 +249,14 @@ class AutoAssist:
         else:
             step = None
         with self._lock:
+            self._training_thread = threading.get_ident()
             self._learn_pending()  # the previous step's
             if step is not None:
                 self._pending.append(_to_host(step))
             plan = self.plan
-            plan.trained += self.ranks.size  # one batch on every rank
+            # batches handed to training on every rank (the ranks' iterators run in step)
+            plan.trained = (self.position() * self.ranks.size if self.position is not None
+                            else plan.trained + self.ranks.size)
             due = plan.due(plan.trained)
             if due:
                 self._learn_pending()
@@ -321,6 +354,8 @@ def anneal(cfg):
 
 def read_assistant(path):
     """The Assistant's state in a checkpoint of an autoassist_translation run."""
+    if not os.path.isfile(path):
+        raise ValueError("no such file")
     try:
         return saved_assistant(torch.load(path, map_location="cpu", weights_only=True))
     except (OSError, RuntimeError, pickle.UnpicklingError) as e:
@@ -328,11 +363,14 @@ def read_assistant(path):
                          f"({type(e).__name__}: {e})") from e
 
 
-def saved_assistant(checkpoint):
-    """The Assistant's state in a loaded checkpoint (it rides in the training iterator's state)."""
+def saved_assistant(checkpoint, part="assistant"):
+    """The Assistant's state in a loaded checkpoint (it rides in the training iterator's state),
+    or another *part* of AutoAssist's state there (``"history"``: the loss history, None when the
+    run kept none)."""
     try:
-        return checkpoint["extra_state"]["train_iterator"]["autoassist"]["assistant"]
-    except (KeyError, TypeError) as e:
+        state = checkpoint["extra_state"]["train_iterator"]["autoassist"]
+        return state.get(part) if part != "assistant" else state["assistant"]
+    except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"not a checkpoint of an autoassist_translation run with an Assistant "
                          f"({type(e).__name__}: {e})") from e
 

@@ -40,8 +40,9 @@ class LossHistory:
         return len(self.epochs)
 
     def observe(self, epoch, ids, per_token):
-        """One batch of epoch *epoch*: pairs *ids* and their per-token losses. Pairs already seen
-        in *epoch*, repeats within the batch and non-finite losses are left out."""
+        """One batch of epoch *epoch*: pairs *ids* (distinct: a plan holds a pair at most once)
+        and their per-token losses. Pairs already seen in *epoch* and non-finite losses are left
+        out."""
         ids = np.asarray(ids, dtype=np.int64)
         per_token = np.asarray(per_token, dtype=np.float64)
         ok = np.isfinite(per_token)
@@ -49,10 +50,7 @@ class LossHistory:
         if not ok.any():
             return
         batch_mean = per_token[ok].mean()
-        ok &= self.last_epoch[ids] != epoch
-        first = np.zeros(len(ids), dtype=bool)
-        first[np.unique(ids, return_index=True)[1]] = True
-        ok &= first
+        ok &= self.last_epoch[ids] != epoch  # a retried step, a resumed epoch
         ids, loss = ids[ok], per_token[ok]
         if not len(ids):
             return
@@ -94,7 +92,8 @@ class LossHistory:
         try:
             arrays = {k: state[k].numpy() for k in FIELDS}
         except (KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"not a loss history of this version (no {e})") from e
+            raise ValueError(f"not a loss history of this version ("
+                             f"{'no field ' + str(e) if isinstance(e, KeyError) else e})") from e
         sizes = {len(a) for a in arrays.values()}
         if sizes != {len(self)}:
             raise ValueError(f"a loss history of {sorted(sizes)} pairs, the corpus has {len(self)}")
@@ -104,11 +103,3 @@ class LossHistory:
 
 def _sendable(array):
     return array.astype(np.int32) if array.dtype == np.uint16 else array.copy()
-
-
-def saved_history(checkpoint):
-    """The loss history's state in a loaded checkpoint, or None when the run kept none."""
-    try:
-        return checkpoint["extra_state"]["train_iterator"]["autoassist"].get("history")
-    except (KeyError, TypeError, AttributeError):
-        return None

@@ -45,6 +45,7 @@ class AutoAssistEpochBatchIterator(ProgressEpochBatchIterator):
         self._restored = None  # the saved plan of an interrupted epoch
         self._offset = 0
         super().__init__(progress, batch_sampler=self._plan_epoch, **kwargs)
+        autoassist.follow(lambda: self.iterations_in_epoch)  # training progress, in batches
         if self.num_shards != autoassist.num_ranks:
             raise ValueError(f"AutoAssist: the iterator has {self.num_shards} shards but "
                              f"{autoassist.num_ranks} ranks train")

@@ -131,6 +131,42 @@ def language_mismatch(texts, lang, identifier):
     return out
 
 
+def texts(dataset, dictionaries, post_process):
+    """Detokenized source and target text of every pair of a fairseq pair dataset."""
+    ids = range(len(dataset))
+    return ([dictionaries[0].string(dataset.src[i], post_process) for i in ids],
+            [dictionaries[1].string(dataset.tgt[i], post_process) for i in ids])
+
+
+def data_signals(tables, dataset, dictionaries, languages, post_process, language=True,
+                 source_bags=None):
+    """The signals read from the corpus alone, per pair: ``copy``, ``src_language``,
+    ``tgt_language``, ``language`` (the worse side), ``length_ratio``, ``duplicates`` (NaN where
+    a signal is off), and {signal: why it is off}. *languages*: the (source, target) ISO 639-1
+    codes; *language*: False leaves the language-ID signal out (the caller says why);
+    *source_bags*: :func:`bags` of the sources when the caller has them."""
+    src_dict, tgt_dict = dictionaries
+    n = len(tables)
+    signals, off = {}, {}
+    if src_dict.symbols == tgt_dict.symbols:
+        signals["copy"] = copy_share(tables, len(tgt_dict), source_bags)
+    else:
+        signals["copy"] = np.full(n, np.nan)
+        off["copy"] = "source and target have different dictionaries (no joined dictionary)"
+    signals["src_language"] = signals["tgt_language"] = np.full(n, np.nan)
+    if language:
+        identifier = language_identifier()
+        sides = texts(dataset, dictionaries, post_process)
+        for side, text, lang in zip(("src", "tgt"), sides, languages):
+            signals[f"{side}_language"] = language_mismatch(text, lang, identifier)
+            if not np.isfinite(signals[f"{side}_language"]).any():
+                off[f"language ({side})"] = f"the language-ID model does not know {lang!r}"
+    signals["language"] = np.fmax(signals["src_language"], signals["tgt_language"])
+    signals["length_ratio"] = length_ratio(tables.src.sizes, tables.tgt.sizes)
+    signals["duplicates"] = duplicates(tables, len(tgt_dict))
+    return signals, off
+
+
 def tfidf(table, vocab_size, counts=None):
     """The L2-normalised TF-IDF bags of *table*'s sentences (CSR), and each token's document
     frequency; *counts*: its :func:`bags`, when already built."""

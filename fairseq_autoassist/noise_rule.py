@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from fairseq.data import data_utils
 from fairseq.dataclass import FairseqDataclass
 
 from . import noise
@@ -63,36 +62,16 @@ class NoiseRuleConfig(FairseqDataclass):
         "--post-process: sentencepiece, subword_nmt, none, ...)")})
 
 
-def text(dataset_side, dictionary, post_process):
-    """Each sentence of one side of the training split as text."""
-    return [data_utils.post_process(dictionary.string(dataset_side[i]), post_process)
-            for i in range(len(dataset_side))]
-
-
 def data_evidence(tables, dataset, dictionaries, languages, post_process, language=True):
-    """Per pair, the sum of the data signals' :func:`noise.evidence`, and a dict of what each
-    signal found (pairs with evidence above 0 and the signals that are off), for the log."""
+    """Per pair, the sum of the data signals' :func:`noise.evidence` (:func:`noise.data_signals`,
+    the report's), and a dict of what each signal found (pairs with evidence above 0 and the
+    signals that are off), for the log."""
     start = time.perf_counter()
-    src_dict, tgt_dict = dictionaries
-    signals = {"length_ratio": noise.length_ratio(tables.src.sizes, tables.tgt.sizes),
-               "duplicates": noise.duplicates(tables, len(tgt_dict))}
-    off = {}
-    if src_dict.symbols == tgt_dict.symbols:
-        signals["copy"] = noise.copy_share(tables, len(tgt_dict))
-    else:
-        off["copy"] = "no joined dictionary"
-    if language:
-        identifier = noise.language_identifier()
-        sides = []
-        for side, d, lang in ((dataset.src, src_dict, languages[0]),
-                              (dataset.tgt, tgt_dict, languages[1])):
-            sides.append(noise.language_mismatch(text(side, d, post_process), lang, identifier))
-            if not np.isfinite(sides[-1]).any():
-                off[f"language ({lang})"] = "unknown to the language-ID model"
-        signals["language"] = np.fmax(*sides)
-    else:
+    signals, off = noise.data_signals(tables, dataset, dictionaries, languages, post_process,
+                                      language)
+    if not language:
         off["language"] = "--assistant-noise-no-language"
-    parts = noise.evidence(signals)
+    parts = noise.evidence({name: signals[name] for name in noise.DATA_SIGNALS})
     found = {name: int((value > 0).sum()) for name, value in parts.items()}
     total = sum(parts.values()).astype(np.float32)
     logger.info("AutoAssist skip-noise: data evidence of %d pairs in %.1f s: pairs with evidence "
@@ -123,6 +102,7 @@ class NoiseWatch:
         self.warmup_epochs = warmup_epochs
         self.epoch = 0
         self.typical_gain = float("nan")  # the median gain, at the last epoch plan
+        self.flagged = int((self.data > threshold).sum())  # pairs flagged, at the last plan
         self.recheck = np.zeros(len(self.data), dtype=bool)  # flagged by the contrast
         self.gain = np.full(len(self.data), np.nan, dtype=np.float32)
         self.forward_tokens = 0  # target tokens of the extra passes, all ranks, whole run
@@ -131,9 +111,13 @@ class NoiseWatch:
     def __len__(self):
         return len(self.data)
 
+    def measuring(self, epoch):
+        """Whether any pair's contrast is measured in *epoch* (the same on every rank)."""
+        return epoch > self.warmup_epochs and self.contrast_share > 0
+
     def due(self, epoch, ids):
         """Which of the pairs *ids* (a step's, in *epoch*) get their contrast measured."""
-        if epoch <= self.warmup_epochs or self.contrast_share <= 0:
+        if not self.measuring(epoch):
             return np.zeros(len(ids), dtype=bool)
         return (_draw(ids, epoch) < self.contrast_share) | self.recheck[ids]
 
@@ -161,6 +145,7 @@ class NoiseWatch:
             self.epoch, self.epoch_forward_tokens = epoch, 0
         self.typical_gain = self.median_gain()
         self.recheck = (self.data <= self.threshold) & (self.evidence() > self.threshold)
+        self.flagged = int((self.data > self.threshold).sum() + self.recheck.sum())
 
     def median_gain(self):
         known = self.gain[np.isfinite(self.gain)]
@@ -186,8 +171,9 @@ class NoiseWatch:
         return np.where(self.data[ids] > self.threshold, 0.0, keep)
 
     def stats(self):
-        flagged = self.evidence() > self.threshold
-        return {"noise_flagged": int(flagged.sum()), "noise_median_gain": self.typical_gain,
+        """The epoch line's figures: the pairs flagged at the epoch plan, the median gain it
+        planned with, the target tokens of this epoch's extra passes."""
+        return {"noise_flagged": self.flagged, "noise_median_gain": self.typical_gain,
                 "noise_forward_tokens": self.epoch_forward_tokens}
 
     def checksum(self):
@@ -208,6 +194,7 @@ class NoiseWatch:
         self.epoch = int(state["epoch"])
         self.typical_gain = float(state["typical_gain"])
         self.recheck = state["recheck"].numpy().astype(bool)
+        self.flagged = int((self.data > self.threshold).sum() + self.recheck.sum())
 
 
 def watch_noise(cfg, tables, dataset, dictionaries):

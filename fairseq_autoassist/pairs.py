@@ -44,10 +44,11 @@ class PairState:
             return None
         return self.noise.measure(epoch, model, sample, per_sentence[0], padding_idx, eps)
 
-    def exchange(self, ranks, contrast, max_pairs, lock):
-        """skip-noise: every rank's *contrast* of this step (all ranks call it every step),
-        learned in rank order under *lock*."""
-        if self.noise is None:
+    def exchange(self, epoch, ranks, contrast, max_pairs, lock):
+        """skip-noise: every rank's *contrast* of this step in *epoch* (all ranks call it every
+        step), learned in rank order under *lock*; no exchange in an epoch where no rank
+        measures (the warm-up, a contrast share of 0)."""
+        if self.noise is None or not self.noise.measuring(epoch):
             return
         every = [] if contrast is None else [contrast]
         if ranks.size > 1:

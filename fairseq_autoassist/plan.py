@@ -309,7 +309,7 @@ class EpochPlan:
 class PlannedBatches:
     """A fixed-length sequence of an epoch's batches (of one rank's shard) whose chunks are planned
     when reached, for fairseq's ``FrozenBatchSampler`` (which only takes ``len``, ``[offset:]``
-    and iterates). *chunk_batches(k)* gives chunk *k*'s batches, planning it if need be."""
+    and iterates). *chunk_batches(k)* gives chunk *k*'s batches, waiting until it is planned."""
 
     def __init__(self, plan, chunk_batches, seed, shuffle, shards=1, shard=0, offset=0):
         self.plan = plan

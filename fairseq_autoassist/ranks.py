@@ -46,24 +46,11 @@ class Ranks:
         return max(1, math.ceil(max_pairs / PER_ROUND))
 
     def gather(self, ids, losses, ntokens, rounds):
-        """Every rank's (ids, summed losses, target tokens) of this step, as a tensor
-        ``[ranks, rounds, ROWS, FIELDS]`` on this rank's device; see :func:`unpack`."""
-        n = len(ids)
-        if n > rounds * PER_ROUND:
-            raise RuntimeError(f"AutoAssist: a batch of {n} pairs exceeds the {rounds} exchange "
-                               f"rounds planned for this epoch ({PER_ROUND} pairs each)")
-        rec = torch.zeros(rounds * PER_ROUND, FIELDS, dtype=torch.int32, device=self.device)
-        if n:
-            rec[:n, 0] = ids.to(self.device, torch.int32)
-            rec[:n, 1] = ntokens.to(self.device, torch.int32)
-            rec[:n, 2] = losses.detach().to(self.device, torch.float32).view(torch.int32)
-        mine = torch.zeros(rounds, ROWS, FIELDS, dtype=torch.int32, device=self.device)
-        mine[:, 1:] = rec.view(rounds, PER_ROUND, FIELDS)
-        mine[:, 0, 0] = (n - PER_ROUND * torch.arange(rounds, device=self.device)).clamp(0, PER_ROUND)
+        """Every rank's (ids, summed losses, target tokens) of this step (:func:`pack`), as a
+        tensor ``[ranks, rounds, ROWS, FIELDS]`` on this rank's device; see :func:`unpack`. Only
+        with several ranks (one rank learns from its own tensors)."""
+        mine = pack(ids, losses, ntokens, rounds, self.device)
         out = torch.empty(self.size, rounds, ROWS, FIELDS, dtype=torch.int32, device=self.device)
-        if self.size == 1:
-            out[0] = mine
-            return out
         for i in range(rounds):
             dist.all_gather(list(out[:, i].unbind(0)), mine[i].contiguous(), group=self.group)
         return out
@@ -86,6 +73,24 @@ class Ranks:
         out = [torch.empty_like(mine) for _ in range(self.size)]
         dist.all_gather(out, mine, group=self.group)
         return [t.cpu().tolist() for t in out]
+
+
+def pack(ids, losses, ntokens, rounds, device=None):
+    """One rank's (ids, summed losses, target tokens) of a step in the fixed-size exchange
+    tensor ``[rounds, ROWS, FIELDS]``: per round a row with its record count, then its records."""
+    n = len(ids)
+    if n > rounds * PER_ROUND:
+        raise RuntimeError(f"AutoAssist: a batch of {n} pairs exceeds the {rounds} exchange "
+                           f"rounds planned for this epoch ({PER_ROUND} pairs each)")
+    rec = torch.zeros(rounds * PER_ROUND, FIELDS, dtype=torch.int32, device=device)
+    if n:
+        rec[:n, 0] = ids.to(device, torch.int32)
+        rec[:n, 1] = ntokens.to(device, torch.int32)
+        rec[:n, 2] = losses.detach().to(device, torch.float32).view(torch.int32)
+    mine = torch.zeros(rounds, ROWS, FIELDS, dtype=torch.int32, device=device)
+    mine[:, 1:] = rec.view(rounds, PER_ROUND, FIELDS)
+    mine[:, 0, 0] = (n - PER_ROUND * torch.arange(rounds, device=device)).clamp(0, PER_ROUND)
+    return mine
 
 
 def unpack(gathered):

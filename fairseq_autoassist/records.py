@@ -1,5 +1,5 @@
 """Plan records: what each epoch trained on, as JSON lines that scripts and tests read (the log
-lines say the same for people).
+lines say the same for people); strict JSON (a value not known yet is null).
 
 The first rank appends to ``DIR/plans.jsonl`` (``--assistant-plan-dir DIR``; by default the
 checkpoint directory, none with ``--no-save``), one line per event:
@@ -8,8 +8,10 @@ checkpoint directory, none with ``--no-save``), one line per event:
   candidates, kept pairs and tokens, keep rate, floor, mean loss weight, batches, the chunks'
   batch budgets, and the Assistant's and the plan's checksums, equal on all ``ranks``;
 * ``chunk``: chunk ``chunk`` of ``chunks`` (from 1) planned again during the epoch: ``when``
-  (after which trained batch, or early), the pairs it kept of its ``pairs``, how many the rule
-  alone keeps (``rule_kept``), decisions ``changed`` since the epoch start, its batches;
+  (after which trained batch, all ranks; or at the batch a resumed epoch starts from), the pairs
+  it kept of its ``pairs``, how many the rule alone keeps (``rule_kept``), decisions ``changed``
+  since the epoch start, its batches, and the Assistant's and the plan's checksums after it,
+  equal on all ranks;
 * ``assistant``: the Assistant's accuracy, AUC, confidence and mean loss over the losses it saw
   in ``epoch`` (:meth:`assistant.Assistant.epoch_stats`), written when the next epoch is planned
   (a checkpoint holds those of its own epoch);
@@ -22,6 +24,7 @@ was trained (:func:`read_plans`).
 """
 
 import json
+import math
 import os
 
 import numpy as np
@@ -46,10 +49,12 @@ class PlanRecords:
                     assistant_checksum=f"{assistant_checksum:08x}",
                     plan_checksum=f"{plan_checksum:08x}", ranks=int(ranks))
 
-    def chunk(self, plan, k, when, kept, pairs, rule_kept, changed, batches):
+    def chunk(self, plan, k, when, kept, pairs, rule_kept, changed, batches, assistant_checksum,
+              plan_checksum):
         self._write("chunk", plan.epoch, chunk=k + 1, chunks=len(plan.parts), when=when,
                     kept=int(kept), pairs=int(pairs), rule_kept=int(rule_kept),
-                    changed=int(changed), batches=int(batches))
+                    changed=int(changed), batches=int(batches),
+                    assistant_checksum=int(assistant_checksum), plan_checksum=int(plan_checksum))
 
     def complete(self, plan):
         if self.kept_ids:
@@ -63,9 +68,21 @@ class PlanRecords:
         self._write("complete", plan.epoch, **_summary(plan), checksum=int(plan.digest()))
 
     def _write(self, event, epoch, **fields):
-        line = json.dumps({"event": event, "epoch": int(epoch), **fields})
+        line = json.dumps(_strict({"event": event, "epoch": int(epoch), **fields}),
+                          allow_nan=False)
         with open(os.path.join(self.directory, "plans.jsonl"), "a", encoding="utf-8") as f:
             f.write(line + "\n")
+
+
+def _strict(value):
+    """*value* with NaN and infinities as JSON's null (plans.jsonl is strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 def _summary(plan):

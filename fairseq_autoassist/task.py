@@ -9,6 +9,7 @@ exactly ``translation``'s; nothing of AutoAssist is built then.
 """
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -19,8 +20,8 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 from omegaconf import II
 
-from . import progress, schedule
-from .autoassist import AutoAssist, anneal, fail
+from . import options, progress, schedule
+from .autoassist import AutoAssist, fail
 from .iterator import AutoAssistEpochBatchIterator, ProgressEpochBatchIterator
 from .noise_rule import NoiseRuleConfig
 from .plan import Batcher
@@ -40,8 +41,10 @@ class AutoAssistTranslationConfig(TranslationConfig, NoiseRuleConfig):
     assistant_off: bool = option(
         False, "train on every pair, exactly like --task translation (the baseline)")
     assistant_base_prob: float = option(
-        0.5, "after warm-up a pair is kept with probability at least max(base_prob, 1 - "
-        "confidence), otherwise as the Assistant predicts")
+        0.5, "read by the paper, skip-hard and skip-noise rules (infobatch ignores it): paper "
+        "keeps a pair with probability at least max(base_prob, 1 - confidence), otherwise as the "
+        "Assistant predicts; skip-hard and skip-noise keep a skipped pair with this probability "
+        "(re-checked)")
     assistant_warmup_epochs: int = option(
         1, "epochs that train on every pair while the Assistant learns")
     assistant_features: ChoiceEnum(["bow", "tfidf"]) = option(
@@ -119,18 +122,23 @@ class AutoAssistTranslationTask(TranslationTask):
     cfg: AutoAssistTranslationConfig
 
     def __init__(self, cfg: AutoAssistTranslationConfig, src_dict, tgt_dict):
-        _check_config(cfg)
+        options.check_values(cfg)
         super().__init__(cfg, src_dict, tgt_dict)
-        self.training = False  # set once fairseq-train builds a criterion
+        self.training = False  # set once fairseq-train's trainer loads the training split
         self.autoassist = None  # built for fairseq-train's training split
         self.progress = TrainingProgress()  # saved with the training iterator
+        self._checked = False  # options.check_training ran
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
         try:
             return super().setup_task(cfg, **kwargs)
         except FileNotFoundError as e:
-            fail(f"{e.filename or e}: not found (the dictionaries of the data directory)")
+            data = str(cfg.data).split(":")[0]
+            missing = e.filename or e
+            fail(f"data directory {data} not found" if not os.path.isdir(data) else
+                 f"{missing}: not found in the data directory (prepared with fairseq-preprocess "
+                 f"or data_prep?)")
 
     def build_criterion(self, cfg, from_checkpoint=False):
         criterion = super().build_criterion(cfg, from_checkpoint)
@@ -138,8 +146,15 @@ class AutoAssistTranslationTask(TranslationTask):
             fail(f"--task autoassist_translation needs per-sentence losses from its criterion, "
                  f"which {type(criterion).__name__} does not give: use --criterion "
                  f"autoassist_label_smoothed_cross_entropy, or --assistant-off for the baseline")
-        self.training = True
         return criterion
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        """fairseq's. The training split loaded with its shards combined, as only fairseq-train's
+        trainer loads it, marks this process as training: fairseq-validate (on any split),
+        fairseq-generate and the data report load splits uncombined, and plan nothing."""
+        super().load_dataset(split, epoch=epoch, combine=combine, **kwargs)
+        if combine and split == self.cfg.train_subset:
+            self.training = True
 
     def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
                            ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1,
@@ -162,6 +177,9 @@ class AutoAssistTranslationTask(TranslationTask):
             reuse_dataloader=getattr(self.cfg, "reuse_dataloader", True),
             persistent_workers=getattr(self.cfg, "persistent_workers", True),
         )
+        if self._trains_on(dataset) and not self._checked:
+            options.check_training(self.cfg, AutoAssistTranslationConfig, grouped_shuffling)
+            self._checked = True
         if self._plans(dataset):
             if self.autoassist is None:
                 self.autoassist = AutoAssist(self.cfg, dataset, self.src_dict, self.tgt_dict)
@@ -226,31 +244,3 @@ class AutoAssistTranslationTask(TranslationTask):
         super().reduce_metrics(logging_outputs, criterion)
         if any(progress.TOKENS_KEY in log for log in logging_outputs):
             self.progress.add_tokens(sum(log.get(progress.TOKENS_KEY, 0) for log in logging_outputs))
-
-
-# --assistant-NAME: (whether a value is valid, the valid range as the error says it)
-CHECKS = {
-    "base_prob": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
-    "warmup_epochs": (lambda v: v >= 0, ">= 0"),
-    "lr": (lambda v: v > 0, "> 0"),
-    "l2": (lambda v: v >= 0, ">= 0"),
-    "mean_decay": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
-    "prune_ratio": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
-    "reweight_max": (lambda v: v >= 1.0, ">= 1"),
-    "anneal": (lambda v: v is None or 0.0 <= v <= 1.0, "in [0, 1]"),
-    "hard_fraction": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
-    "hard_streak": (lambda v: v >= 1, ">= 1"),
-    "plan_chunks": (lambda v: v >= 1, ">= 1"),
-}
-
-
-def _check_config(cfg):
-    """Reject option values that make no sense, naming the flag."""
-    problems = [f"--assistant-{name.replace('_', '-')} must be {valid}, got "
-                f"{getattr(cfg, 'assistant_' + name)}"
-                for name, (ok, valid) in CHECKS.items() if not ok(getattr(cfg, "assistant_" + name))]
-    if not problems and anneal(cfg) > 0 and not cfg.assistant_off and not (cfg.max_epoch or 0) > 0:
-        problems.append(f"--assistant-anneal {anneal(cfg)} anneals the last epochs of "
-                        f"--max-epoch: set --max-epoch, or --assistant-anneal 0")
-    if problems:
-        fail("; ".join(problems))

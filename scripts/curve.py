@@ -29,8 +29,9 @@ Outputs in ``--out``:
     shorter epochs is not charged for more epoch-end checkpoint writes. No evaluation is in it;
   - ``updates``: optimizer updates; ``trained_target_tokens``: cumulative target tokens the model
     was trained on (fairseq's ``ntokens``, EOS included, all ranks; the training progress);
-  - ``keep_rate``: kept / candidate pairs of the epoch the checkpoint falls in (from the plugin's
-    "AutoAssist epoch N plan" log line; 1.0 for the baseline);
+  - ``keep_rate``: kept / candidate pairs of the epoch the checkpoint falls in (from
+    ``train_kept_pairs`` and ``train_candidates`` of fairseq's epoch train record; 1.0 for the
+    baseline);
   - ``valid_nll``: ``valid_nll_loss`` as fairseq-validate reports it: base 2 (bits per target
     token, label smoothing not applied), rounded by fairseq to 3 decimals;
   - ``bleu``: sacreBLEU on the test split (the signature is printed and kept in summary.json).

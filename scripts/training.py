@@ -182,7 +182,8 @@ def train_run(args, ctx, seed, run):
     if run == "autoassist":
         rates = {str(e["epoch"]): e["keep_rate"] for e in epochs if e["candidates"]}
         if not rates:
-            raise CurveError(f"no 'AutoAssist epoch N plan' line in {run_dir / 'train.log'}")
+            raise CurveError(f"no epoch train record with train_kept_pairs in "
+                             f"{run_dir / 'train.log'}")
         keep_file.write_text(json.dumps(rates, indent=1) + "\n")
         info["keep_rates_file"] = str(keep_file)
     info_path.write_text(json.dumps(info, indent=1) + "\n")

@@ -2,6 +2,7 @@
 fairseq-autoassist-torchrun, compared with 1-process runs; and the launcher's flags."""
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -101,6 +102,33 @@ def test_two_ranks_keep_one_learning_assistant_and_resume(m30k, tmp_path):
     for key in ("train_loss", "train_nll_loss", "train_num_updates", "train_keep_rate",
                 "train_kept_pairs", "train_assistant_auc", "train_assistant_losses"):
         assert got[key] == want[key], key
+
+
+def test_chunks_wait_for_their_trigger_under_fairseqs_default_loader(m30k, tmp_path):
+    """2 ranks, fairseq's default data loader (--num-workers 1 --data-buffer-size 10: it reads
+    ahead in its own thread) and chunks of about 8 batches, which the loader reaches long before
+    their triggers: it waits, and every chunk is planned right after its trigger batch, with the
+    same checksums on both ranks (checked and logged); every epoch trains the pairs and target
+    tokens its complete plan kept. On a loader that planned chunks early, each rank planned them
+    at its own moment, from its own Assistant."""
+    plans = tmp_path / "plans"
+    _, log = torchrun(m30k, tmp_path / "ck", *AUTOASSIST, "--max-epoch", "2", "--max-tokens",
+                      "500", "--assistant-plan-chunks", "8", "--no-epoch-checkpoints",
+                      "--assistant-plan-dir", plans)
+    recs = records(plans)
+    budgets = {r["epoch"]: r["budgets"] for r in recs if r["event"] == "plan"}
+    chunks = [r for r in recs if r["event"] == "chunk"]
+    assert [(r["epoch"], r["chunk"]) for r in chunks] == [(e, k) for e in (1, 2) for k in range(2, 9)]
+    for r in chunks:
+        b = budgets[r["epoch"]]
+        trigger = sum(b[:r["chunk"] - 2]) + b[r["chunk"] - 2] // 2
+        assert r["when"].startswith("after batch ")
+        assert trigger <= int(r["when"].split()[-1]) < trigger + 2, (r, b)  # 2 batches a step
+    assert len(re.findall(r"chunk \d/8 planned .* identical on all 2 rank\(s\)", log)) == 14
+    assert each_kept_pair_trained_once(log)
+    complete = [r for r in recs if r["event"] == "complete"]
+    assert progress(tmp_path / "ck" / "checkpoint_last.pt")[0] == sum(
+        r["kept_tokens"] for r in complete)
 
 
 def test_a_rank_without_batches_does_not_hang(m30k, tmp_path):

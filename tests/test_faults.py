@@ -80,6 +80,30 @@ def test_out_of_memory_on_one_rank_skips_its_batch_and_the_ranks_go_on(m30k, tmp
     assert epoch2 and epoch2[0]["ranks"] == 2
 
 
+def test_a_retried_step_and_a_skipped_micro_batch_leave_every_trigger_in_place(m30k, tmp_path):
+    """Chunked planning on 2 ranks: a step trained twice on the same batch (as fairseq's --amp
+    feeds a batch again after an overflow; injected on both ranks) and, with --update-freq 2, a
+    micro-batch skipped after an out-of-memory error on rank 1 leave every chunk planned after
+    the batch at which an uninterrupted run plans it (training progress counts the batches the
+    iterator handed out, not the steps run)."""
+    args = [*FAULTY_TASK[:-1], "autoassist_faulty_cross_entropy", "--max-epoch", "1",
+            "--max-tokens", "500", "--assistant-plan-chunks",
+            "4", "--no-epoch-checkpoints", "--num-workers", "0", "--data-buffer-size", "0"]
+
+    def triggers(name, *extra, env=None):
+        _, log = torchrun(m30k, tmp_path / name, *args, *extra, env=env, timeout=300)
+        return log, [(r["chunk"], r["when"]) for r in records(tmp_path / name)
+                     if r["event"] == "chunk"]
+
+    _, plain = triggers("plain")
+    assert len(plain) == 3 and all(w.startswith("after batch") for _, w in plain)
+    assert triggers("retried", env={"AUTOASSIST_FAULT_RETRY": "3"})[1] == plain
+    _, grouped = triggers("grouped", "--update-freq", "2")
+    log, skipped = triggers("oom", "--update-freq", "2", env={"AUTOASSIST_FAULT_OOM": "1:6"})
+    assert "attempting to recover from OOM" in log
+    assert skipped == grouped
+
+
 def test_out_of_memory_that_fairseq_cannot_recover_from_stops_every_rank(m30k, tmp_path):
     """The same in the first micro-batch of an update: fairseq's legacy_ddp (the CPU backend)
     would leave rank 1's gradient sync off and both ranks waiting forever (stock fairseq hangs
@@ -159,7 +183,8 @@ def test_killed_while_planning_or_saving_resumes_like_an_uninterrupted_run(m30k,
 
 def test_bad_input_stops_with_an_error_naming_the_file_and_no_traceback(m30k, tmp_path):
     """A keep-rates file that is not JSON, a checkpoint without an Assistant for --assistant-init,
-    a truncated token file, a missing dictionary: exit status 1, the file named, no traceback."""
+    a truncated token file, a missing dictionary, a missing --assistant-init file, a missing data
+    directory: exit status 1, the file named (the real cause), no traceback."""
     train(m30k, tmp_path / "stock", "--task", "translation", "--criterion",
           "label_smoothed_cross_entropy", "--max-update", "2", "--no-epoch-checkpoints")
     rates = tmp_path / "rates.json"
@@ -175,7 +200,9 @@ def test_bad_input_stops_with_an_error_naming_the_file_and_no_traceback(m30k, tm
         (m30k, ["--assistant-init", tmp_path / "stock" / "checkpoint_last.pt"],
          "checkpoint_last.pt: not a checkpoint of an autoassist_translation run"),
         (truncated, [], f"{truncated}: target side: its token file is truncated"),
-        (no_dict, [], f"{no_dict / 'dict.en.txt'}: not found"),
+        (no_dict, [], f"{no_dict / 'dict.en.txt'}: not found in the data directory"),
+        (m30k, ["--assistant-init", tmp_path / "nope.pt"], f"{tmp_path / 'nope.pt'}: no such file"),
+        (tmp_path / "no_data", [], f"data directory {tmp_path / 'no_data'} not found"),
     ]
     for data, extra, named in cases:
         rc, out = train(data, tmp_path / "ck", *AUTOASSIST, *extra, "--max-epoch", "1",

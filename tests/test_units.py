@@ -408,26 +408,24 @@ def test_observe_learns_every_batch_in_order_before_each_plan_point(setup):
 def test_rank_exchange_round_trips_over_several_rounds():
     """A step's (id, loss, tokens) records survive the fixed-size exchange tensor, split over
     rounds of 16 KB; a batch larger than the epoch's rounds allow is refused."""
-    from fairseq_autoassist.ranks import PER_ROUND, ROUND_BYTES, Ranks, unpack
+    from fairseq_autoassist.ranks import PER_ROUND, ROUND_BYTES, Ranks, pack, unpack
 
-    ranks = Ranks()
-    assert ranks.size == 1
     n = 2 * PER_ROUND + 17
     rounds = Ranks.rounds(n)
     assert rounds == 3 and Ranks.rounds(1) == 1
     ids = torch.randperm(10 ** 6)[:n]
     losses = torch.rand(n, dtype=torch.float64) * 50
     ntokens = torch.randint(1, 90, (n,))
-    gathered = ranks.gather(ids, losses, ntokens, rounds)
-    assert ROUND_BYTES - 12 < gathered[0, 0].numel() * gathered.element_size() <= ROUND_BYTES
-    (got_ids, got_losses, got_ntokens), = unpack(gathered.numpy())
+    packed = pack(ids, losses, ntokens, rounds)
+    assert ROUND_BYTES - 12 < packed[0].numel() * packed.element_size() <= ROUND_BYTES
+    (got_ids, got_losses, got_ntokens), = unpack(packed[None].numpy())  # one rank's
     np.testing.assert_array_equal(got_ids, ids.numpy())
     np.testing.assert_array_equal(got_ntokens, ntokens.numpy())
     np.testing.assert_allclose(got_losses, losses.numpy(), rtol=1e-7)  # sent as float32
-    (empty, _, _), = unpack(ranks.gather(*(torch.zeros(0, dtype=torch.int64),) * 3, 2).numpy())
+    (empty, _, _), = unpack(pack(*(torch.zeros(0, dtype=torch.int64),) * 3, 2)[None].numpy())
     assert len(empty) == 0
     with pytest.raises(RuntimeError, match="exceeds the 2 exchange rounds"):
-        ranks.gather(ids, losses, ntokens, 2)
+        pack(ids, losses, ntokens, 2)
 
 
 @pytest.mark.parametrize("chunks", [2, 3])
@@ -445,9 +443,10 @@ def test_sharded_plan_gives_each_batch_to_one_rank_as_fairseq_shards(setup, chun
     aa = autoassist(task, valid, batcher, stub, seed=2, assistant_base_prob=0.3,
                     assistant_warmup_epochs=0, assistant_plan_chunks=chunks)
     plan = aa.plan_epoch(2)
+    aa.ordered_batches(plan.total, True, 1, 0)  # an epoch resumed at its end: every chunk due
+    assert plan.complete
     whole = [b.tolist() for b in aa.ordered_batches(0, True, 1, 0)]
     assert len(whole) == plan.total > 10 and max(map(len, whole)) <= plan.max_pairs
-    assert plan.complete  # the data loader asked for every chunk: planned early
     for shards in (2, 3, 4):
         for shard in range(shards):
             want = list(ShardedIterator(whole, shards, shard, fill_value=[]))

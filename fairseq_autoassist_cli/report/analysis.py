@@ -98,7 +98,8 @@ def epochs(records, assistant):
         if r["event"] == "complete":
             row.update(keep_rate=r["keep_rate"], kept_tokens=r["kept_tokens"])
         elif r["event"] == "assistant":
-            row.update(assistant_acc=r["assistant_acc"], assistant_auc=r["assistant_auc"])
+            row.update({k: float("nan") if r[k] is None else r[k]  # null: not known yet
+                        for k in ("assistant_acc", "assistant_auc")})
     stats = assistant.epoch_stats()
     if assistant.epoch > 0 and stats["assistant_losses"] > 0:
         row = table.setdefault(int(assistant.epoch), {"epoch": int(assistant.epoch)})

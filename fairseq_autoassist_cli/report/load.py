@@ -36,7 +36,7 @@ def load(data, path, subset=None):
     from fairseq import checkpoint_utils, tasks
 
     from fairseq_autoassist.autoassist import build_assistant, saved_assistant
-    from fairseq_autoassist.history import LossHistory, saved_history
+    from fairseq_autoassist.history import LossHistory
     from fairseq_autoassist.tokens import PairTables
 
     if not os.path.isfile(path):
@@ -99,10 +99,11 @@ def load(data, path, subset=None):
     except ValueError as e:
         raise ReportError(f"--path {path}: {e}") from e
     history = None
-    if saved_history(state) is not None and subset == train_subset:
+    history_state = saved_assistant(state, "history")
+    if history_state is not None and subset == train_subset:
         history = LossHistory(len(train_tables))
         try:
-            history.load_state_dict(saved_history(state))
+            history.load_state_dict(history_state)
         except ValueError as e:
             raise ReportError(f"--path {path}: {e} (the run trained on another corpus)") from e
     optimizer_history = state.get("optimizer_history") or [{}]

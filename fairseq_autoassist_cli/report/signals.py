@@ -10,13 +10,6 @@ from fairseq_autoassist import history, noise
 logger = logging.getLogger("fairseq_autoassist.report")
 
 
-def texts(dataset, dictionaries, post_process):
-    """Detokenized source and target text of every pair."""
-    ids = range(len(dataset))
-    return ([dictionaries[0].string(dataset.src[i], post_process) for i in ids],
-            [dictionaries[1].string(dataset.tgt[i], post_process) for i in ids])
-
-
 def source_features(run):
     """``(bags, tfidf)`` of the reported split's sources (:func:`noise.bags`,
     :func:`noise.tfidf`), built once for every signal that needs them."""
@@ -38,26 +31,10 @@ def compute(run, losses, valid_losses, languages, post_process, language_signal=
     src_dict, tgt_dict = run.task.src_dict, run.task.tgt_dict
     own, other, similar = losses
     src_len, tgt_len = tables.src.sizes, tables.tgt.sizes
-    off = {}
-    cols = {}
-    if src_dict.symbols == tgt_dict.symbols:
-        cols["copy"] = noise.copy_share(tables, len(tgt_dict), counts)
-    else:
-        cols["copy"] = np.full(len(tables), np.nan)
-        off["copy"] = "source and target have different dictionaries (no joined dictionary)"
-    cols["src_language"] = cols["tgt_language"] = np.full(len(tables), np.nan)
-    if language_signal:
-        identifier = noise.language_identifier()
-        src_text, tgt_text = texts(ds, (src_dict, tgt_dict), post_process)
-        for side, text, lang in (("src", src_text, languages[0]), ("tgt", tgt_text, languages[1])):
-            cols[f"{side}_language"] = noise.language_mismatch(text, lang, identifier)
-            if not np.isfinite(cols[f"{side}_language"]).any():
-                off[f"language ({side})"] = f"the language-ID model does not know {lang!r}"
-    else:
+    cols, off = noise.data_signals(tables, ds, (src_dict, tgt_dict), languages, post_process,
+                                   language_signal, counts)
+    if not language_signal:
         off["language"] = "turned off (--no-language-signal)"
-    cols["language"] = np.fmax(cols["src_language"], cols["tgt_language"])
-    cols["length_ratio"] = noise.length_ratio(src_len, tgt_len)
-    cols["duplicates"] = noise.duplicates(tables, len(tgt_dict))
     cols["contrast"] = noise.contrast(own, other, src_len, tgt_len)
     cols["contrast_similar"] = noise.contrast(own, similar, src_len, tgt_len)
     cols["trust"] = noise.source_trust(source_tfidf, other - own)

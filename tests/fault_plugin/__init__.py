@@ -9,6 +9,9 @@ training:
   (the loss the Boss trains on stays finite);
 - ``AUTOASSIST_FAULT_BROKEN=STEP``: the STEP-th training forward hands over one per-sentence loss
   fewer than its batch has sentences (a broken criterion: the Assistant's step fails);
+- ``AUTOASSIST_FAULT_RETRY=STEP`` (the task): the STEP-th training step (from 1) is trained
+  twice on the same batch, gradients zeroed in between, as fairseq's ``--amp`` feeds a batch
+  again after an overflow (on every rank: an overflow is seen by all);
 - ``AUTOASSIST_FAULT_KILL=WHAT:N[:RANK]`` (the task): this process kills itself (SIGKILL) in the
   N-th call (from 1) of ``decide`` (the keep rule deciding an epoch's or a chunk's plan) or of
   ``state_dict`` (AutoAssist's state, written into each checkpoint being saved), on RANK (0).
@@ -70,6 +73,19 @@ class FaultyTask(AutoAssistTranslationTask):
         kill = os.environ.get("AUTOASSIST_FAULT_KILL", "").split(":")
         self.kill = (kill[0], int(kill[1]), int(kill[2]) if len(kill) > 2 else 0) if kill[0] else None
         self.calls = {"decide": 0, "state_dict": 0}
+        retry = os.environ.get("AUTOASSIST_FAULT_RETRY")
+        self.retry = int(retry) if retry else None
+        self.steps = 0
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
+                   **kwargs):
+        self.steps += 1
+        if self.steps == self.retry:
+            super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
+                               **kwargs)
+            optimizer.zero_grad()
+        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
+                                  **kwargs)
 
     def get_batch_iterator(self, *args, **kwargs):
         itr = super().get_batch_iterator(*args, **kwargs)

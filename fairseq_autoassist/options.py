@@ -1,0 +1,90 @@
+"""The task's options, checked: a value out of range stops with an error naming the flag (whenever
+the task is built); when fairseq-train starts, a flag that the chosen rule, scorer or setting
+ignores is named in a warning, and a combination that would mislead stops with an error, so that
+no option does nothing without a word."""
+
+import dataclasses
+import logging
+
+from .autoassist import anneal, fail
+
+logger = logging.getLogger(__name__)
+
+# --assistant-NAME: (whether a value is valid, the valid range as the error says it)
+CHECKS = {
+    "base_prob": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "warmup_epochs": (lambda v: v >= 0, ">= 0"),
+    "lr": (lambda v: v > 0, "> 0"),
+    "l2": (lambda v: v >= 0, ">= 0"),
+    "mean_decay": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "prune_ratio": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "reweight_max": (lambda v: v >= 1.0, ">= 1"),
+    "anneal": (lambda v: v is None or 0.0 <= v <= 1.0, "in [0, 1]"),
+    "hard_fraction": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+    "hard_streak": (lambda v: v >= 1, ">= 1"),
+    "plan_chunks": (lambda v: v >= 1, ">= 1"),
+}
+
+# the rules that read each rule's own options (rules.py)
+RULE_OPTIONS = {
+    "base_prob": ("paper", "skip-hard", "skip-noise"),
+    "prune_ratio": ("infobatch",),
+    "reweight": ("paper",),
+    "reweight_max": ("paper",),
+    "hard_fraction": ("skip-hard",),
+    "hard_streak": ("skip-hard",),
+    "noise_threshold": ("skip-noise",),
+    "noise_no_language": ("skip-noise",),
+    "noise_contrast_share": ("skip-noise",),
+    "noise_post_process": ("skip-noise",),
+}
+
+
+def check_values(cfg):
+    """Reject option values that make no sense, naming the flag."""
+    problems = [f"--assistant-{name.replace('_', '-')} must be {valid}, got "
+                f"{getattr(cfg, 'assistant_' + name)}"
+                for name, (ok, valid) in CHECKS.items() if not ok(getattr(cfg, "assistant_" + name))]
+    if not problems and anneal(cfg) > 0 and not cfg.assistant_off and not (cfg.max_epoch or 0) > 0:
+        problems.append(f"--assistant-anneal {anneal(cfg)} anneals the last epochs of "
+                        f"--max-epoch: set --max-epoch, or --assistant-anneal 0")
+    if problems:
+        fail("; ".join(problems))
+
+
+def _flag(name):
+    return "--assistant-" + name.replace("_", "-")
+
+
+def ignored(cfg, config_class, grouped_shuffling=False):
+    """[(flag, why)]: the options set away from their defaults (those of *config_class*) that
+    this run ignores."""
+    defaults = {f.name[len("assistant_"):]: f.default for f in dataclasses.fields(config_class)
+                if f.name.startswith("assistant_")}
+    changed = [n for n, d in defaults.items() if getattr(cfg, "assistant_" + n) != d]
+    if cfg.assistant_off:
+        return [(_flag(n), "--assistant-off trains every pair without an Assistant")
+                for n in changed if n != "off"]
+    out = [(_flag(n), f"--assistant-rule {cfg.assistant_rule} ignores it (read by "
+                      f"{', '.join(RULE_OPTIONS[n])})")
+           for n in changed if n in RULE_OPTIONS and cfg.assistant_rule not in RULE_OPTIONS[n]]
+    if "reweight_max" in changed and cfg.assistant_rule == "paper" and not cfg.assistant_reweight:
+        out.append((_flag("reweight_max"), "it caps the weights of --assistant-reweight, not set"))
+    if "keep_rates" in changed and cfg.assistant_scorer != "random":
+        out.append((_flag("keep_rates"), f"read by --assistant-scorer random only (the scorer is "
+                                         f"{cfg.assistant_scorer})"))
+    if grouped_shuffling and cfg.assistant_plan_chunks > 1:
+        out.append(("--grouped-shuffling", "AutoAssist orders the batches of each chunk itself "
+                                           "(--assistant-plan-chunks > 1)"))
+    return out
+
+
+def check_training(cfg, config_class, grouped_shuffling=False):
+    """When fairseq-train starts: stop on a combination that would mislead; warn of every option
+    the run ignores."""
+    if cfg.assistant_freeze and not cfg.assistant_init and not cfg.assistant_off:
+        fail("--assistant-freeze without --assistant-init would plan every epoch with an "
+             "Assistant that never learned (its running mean is never set: every pair is "
+             "labelled easy): give --assistant-init CHECKPOINT, or leave --assistant-freeze out")
+    for flag, why in ignored(cfg, config_class, grouped_shuffling):
+        logger.warning("AutoAssist: %s does nothing in this run: %s", flag, why)

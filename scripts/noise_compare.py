@@ -1,0 +1,226 @@
+"""Training through noise, every method beside the clean and noisy baseline frontiers: the tables
+and the figure of docs/noise.md, from the runs' committed records.
+
+Inputs (each a ``scripts/curve.sh --epochs E`` output directory with its ``curve.csv``):
+
+* ``--noisy``: the noisy corpus's frontier (baselines at each budget, the rules and controls;
+  every ``curve*.csv`` in it: one per invocation of ``curve.sh`` on the same ``--out``);
+* ``--clean``: the clean corpus's frontier (its baselines: the upper bound);
+* ``--offline``: ``scripts/offline_filter.py``'s ``--out``: per seed ``seed<S>/offline.json``
+  (warm-up and report costs) and ``seed<S>/train/curve.csv`` (the retrain on the filtered
+  corpus); ``heuristic/train/curve.csv`` (the heuristic filter's training);
+* ``--oracle`` (optional): the corpus without exactly its planted pairs.
+
+Per seed and method: trained target tokens, the target tokens of forward passes without backward
+(the skip-noise rule's contrast, the offline report's), wall seconds (warm-up, report and
+retrain for the offline path), valid NLL and test BLEU, with their ratios to the noisy baseline at
+budget 1 of the same seed and the share of the BLEU gap between the noisy and the clean baseline
+recovered. Writes ``OUT.json``, ``OUT.md`` and ``OUT.png``.
+
+    python -m scripts.noise_compare --noisy runs/frontier-m30k10k-mixed \\
+        --clean docs/m30k10k-transformer128 --offline runs/offline-m30k10k-mixed \\
+        --oracle docs/m30k10k-mixed-oracle-transformer128 --out docs/noise/mixed-compare
+"""
+
+import argparse
+import csv
+import json
+import statistics
+from pathlib import Path
+
+NUMERIC = ("trained_target_tokens", "extra_forward_tokens", "wall_seconds", "valid_nll", "bleu")
+
+
+def read_curve(path):
+    if not Path(path).is_file():
+        return []
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["seed"] = int(r["seed"])
+        r["budget"] = float(r["budget"]) if r.get("budget") else None
+        for k in NUMERIC:
+            r[k] = float(r[k]) if r.get(k) not in (None, "") else 0.0
+    return rows
+
+
+def point(row, method, **extra):
+    return {"method": method, "seed": row["seed"],
+            **{k: row[k] for k in NUMERIC}, **extra}
+
+
+def collect(args):
+    """Every (method, seed) point of the inputs."""
+    points, seen = [], set()
+    rows = [r for path in sorted(Path(args.noisy).glob("curve*.csv")) for r in read_curve(path)]
+    for r in rows:
+        key = (r["run"], r["rule"], r["budget"], r["seed"])
+        if key in seen:  # a baseline in the curve.csv of each invocation
+            continue
+        seen.add(key)
+        if r["run"] == "baseline":
+            points.append(point(r, f"noisy baseline {r['budget']:g}", budget=r["budget"]))
+        elif r["run"] == "autoassist":
+            points.append(point(r, r["rule"]))
+        elif r["run"] == "random":
+            points.append(point(r, f"{r['rule']} random control"))
+    for r in read_curve(Path(args.clean, "curve.csv")):
+        if r["run"] == "baseline":
+            points.append(point(r, f"clean baseline {r['budget']:g}", budget=r["budget"]))
+    if args.offline:
+        for seed_dir in sorted(Path(args.offline).glob("seed*")):
+            stage = Path(seed_dir, "offline.json")
+            rows = read_curve(seed_dir / "train" / "curve.csv")
+            if not stage.is_file() or not rows:
+                continue
+            cost = json.loads(stage.read_text())
+            r = rows[-1]
+            p = point(r, "offline path")
+            p["trained_target_tokens"] += cost["warmup_target_tokens"]
+            p["extra_forward_tokens"] += cost["report_forward_target_tokens"]
+            p["wall_seconds"] += cost["warmup_wall_seconds"] + cost["report_wall_seconds"]
+            p["dropped"] = cost["dropped"]
+            points.append(p)
+        for r in read_curve(Path(args.offline, "heuristic", "train", "curve.csv")):
+            points.append(point(r, "heuristic filter"))
+    if args.oracle:
+        for r in read_curve(Path(args.oracle, "curve.csv")):
+            if r["run"] == "baseline" and r["budget"] == 1.0:
+                points.append(point(r, "oracle filter"))
+    return points
+
+
+def relate(points):
+    """Ratios to the same seed's noisy baseline at budget 1 and the BLEU gap recovered."""
+    ref = {p["seed"]: p for p in points if p["method"] == "noisy baseline 1"}
+    clean = {p["seed"]: p for p in points if p["method"] == "clean baseline 1"}
+    for p in points:
+        b, c = ref.get(p["seed"]), clean.get(p["seed"])
+        if b is None:
+            continue
+        p["tokens_ratio"] = p["trained_target_tokens"] / b["trained_target_tokens"]
+        p["forward_ratio"] = p["extra_forward_tokens"] / b["trained_target_tokens"]
+        p["wall_ratio"] = p["wall_seconds"] / b["wall_seconds"]
+        p["nll_vs_noisy"] = p["valid_nll"] - b["valid_nll"]
+        p["bleu_vs_noisy"] = p["bleu"] - b["bleu"]
+        if c is not None and c["bleu"] != b["bleu"]:
+            p["gap_recovered"] = (p["bleu"] - b["bleu"]) / (c["bleu"] - b["bleu"])
+    return points
+
+
+ORDER = ["clean baseline 0.5", "clean baseline 0.75", "clean baseline 1", "clean baseline 2",
+         "noisy baseline 0.5", "noisy baseline 0.75", "noisy baseline 1", "skip-noise",
+         "skip-noise random control", "skip-hard", "skip-hard random control", "offline path",
+         "heuristic filter", "oracle filter"]
+
+
+def _order(method):
+    return ORDER.index(method) if method in ORDER else len(ORDER)
+
+
+def mean_rows(points):
+    """Per method: the mean over the seeds it has (and which seeds)."""
+    out = []
+    for method in sorted({p["method"] for p in points}, key=_order):
+        group = [p for p in points if p["method"] == method]
+        row = {"method": method, "seeds": sorted(p["seed"] for p in group)}
+        for k in NUMERIC + ("tokens_ratio", "forward_ratio", "wall_ratio", "nll_vs_noisy",
+                            "bleu_vs_noisy", "gap_recovered"):
+            vals = [p[k] for p in group if k in p]
+            if vals:
+                row[k] = statistics.fmean(vals)
+        out.append(row)
+    return out
+
+
+def _f(x, digits=2, pct=False):
+    if x is None:
+        return "–"
+    return f"{100 * x:.0f}%" if pct else f"{x:,.{digits}f}"
+
+
+def markdown(points, means):
+    lines = ["| method | seed | target tokens (× noisy) | extra forward (×) | wall s (×) | "
+             "valid NLL (Δ) | BLEU (Δ) | gap recovered |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for p in sorted(points, key=lambda p: (p["seed"], _order(p["method"]))):
+        lines.append(
+            f"| {p['method']} | {p['seed']} | {p['trained_target_tokens']:,.0f} "
+            f"({_f(p.get('tokens_ratio'))}) | {p['extra_forward_tokens']:,.0f} "
+            f"({_f(p.get('forward_ratio'))}) | {p['wall_seconds']:.1f} ({_f(p.get('wall_ratio'))}) | "
+            f"{p['valid_nll']:.3f} ({_f(p.get('nll_vs_noisy'), 3)}) | {p['bleu']:.2f} "
+            f"({_f(p.get('bleu_vs_noisy'))}) | {_f(p.get('gap_recovered'), pct=True)} |")
+    lines += ["", "Wall-time ratios compare runs trained in one invocation of the scripts, one at "
+              "a time; runs of another invocation (another day, another load) compare by tokens "
+              "only.", "", "Mean over the seeds each method has:", "",
+              "| method | seeds | target tokens × | extra forward × | wall × | valid NLL | BLEU | "
+              "gap recovered |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for m in means:
+        lines.append(
+            f"| {m['method']} | {','.join(map(str, m['seeds']))} | {_f(m.get('tokens_ratio'))} | "
+            f"{_f(m.get('forward_ratio'))} | {_f(m.get('wall_ratio'))} | {m['valid_nll']:.3f} | "
+            f"{m['bleu']:.2f} | {_f(m.get('gap_recovered'), pct=True)} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(means, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, quality, label in ((axes[0], "bleu", "test BLEU"),
+                               (axes[1], "valid_nll", "valid NLL (bits)")):
+        for corpus, style in (("clean", "o-"), ("noisy", "s-")):
+            pts = sorted((m for m in means if m["method"].startswith(f"{corpus} baseline")),
+                         key=lambda m: m["trained_target_tokens"])
+            if pts:
+                ax.plot([m["trained_target_tokens"] / 1e6 for m in pts], [m[quality] for m in pts],
+                        style, color="0.3" if corpus == "clean" else "0.6",
+                        label=f"{corpus} baseline (budgets)")
+        for m in means:
+            if "baseline" in m["method"]:
+                continue
+            x = (m["trained_target_tokens"] + m["extra_forward_tokens"]) / 1e6
+            (mark,) = ax.plot([x], [m[quality]], "D", label=m["method"])
+            if m["extra_forward_tokens"]:  # hollow: the trained tokens alone
+                ax.plot([m["trained_target_tokens"] / 1e6, x], [m[quality]] * 2, "-",
+                        color=mark.get_color(), lw=0.8)
+                ax.plot([m["trained_target_tokens"] / 1e6], [m[quality]], "D", mfc="none",
+                        color=mark.get_color())
+        ax.set_xlabel("target tokens: trained (hollow) + forward-only (filled), millions")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Training through noise: mean over the seeds each method has")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--noisy", required=True, help="curve.sh --out of the noisy corpus")
+    p.add_argument("--clean", required=True, help="curve.sh --out of the clean corpus")
+    p.add_argument("--offline", help="scripts/offline_filter.py --out")
+    p.add_argument("--oracle", help="curve.sh --out of the corpus without its planted pairs")
+    p.add_argument("--seeds", help="only these seeds, comma-separated (default: those with a "
+                                   "noisy baseline at budget 1)")
+    p.add_argument("--out", required=True, help="output prefix (.json, .md, .png)")
+    args = p.parse_args(argv)
+    points = collect(args)
+    keep = ({int(s) for s in args.seeds.split(",")} if args.seeds else
+            {q["seed"] for q in points if q["method"] == "noisy baseline 1"})
+    points = [q for q in points if q["seed"] in keep]
+    points = relate(points)
+    means = mean_rows(points)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"points": points, "means": means}, indent=1)
+                                        + "\n")
+    text = markdown(points, means)
+    out.with_suffix(".md").write_text(text)
+    plot(means, out.with_suffix(".png"))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
