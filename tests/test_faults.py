@@ -91,12 +91,22 @@ def test_a_retried_step_and_a_skipped_micro_batch_leave_every_trigger_in_place(m
             "4", "--no-epoch-checkpoints", "--num-workers", "0", "--data-buffer-size", "0"]
 
     def triggers(name, *extra, env=None):
-        _, log = torchrun(m30k, tmp_path / name, *args, *extra, env=env, timeout=300)
-        return log, [(r["chunk"], r["when"]) for r in records(tmp_path / name)
-                     if r["event"] == "chunk"]
+        """(chunk, when, the update in which it was planned) of each chunk re-planned."""
+        _, log = torchrun(m30k, tmp_path / name, *args, *extra, "--log-interval", "1", env=env,
+                          timeout=300)
+        update, planned = 0, []
+        for line in log.splitlines():  # a step's chunk line comes before its train_inner line
+            inner = log_records(line, "train_inner")
+            if inner:
+                update = int(float(inner[0]["num_updates"]))
+            elif " planned after batch " in line:
+                planned.append(update + 1)
+        recs = [r for r in records(tmp_path / name) if r["event"] == "chunk"]
+        assert len(planned) == len(recs)
+        return log, [(r["chunk"], r["when"], u) for r, u in zip(recs, planned)]
 
     _, plain = triggers("plain")
-    assert len(plain) == 3 and all(w.startswith("after batch") for _, w in plain)
+    assert len(plain) == 3 and all(w.startswith("after batch") for _, w, _ in plain)
     assert triggers("retried", env={"AUTOASSIST_FAULT_RETRY": "3"})[1] == plain
     _, grouped = triggers("grouped", "--update-freq", "2")
     log, skipped = triggers("oom", "--update-freq", "2", env={"AUTOASSIST_FAULT_OOM": "1:6"})
