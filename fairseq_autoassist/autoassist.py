@@ -86,7 +86,7 @@ class AutoAssist:
         self._lock = threading.Lock()  # never re-entered
         self._chunk_planned = threading.Condition(self._lock)  # the data loader waits on it
         self._training_thread = None  # the thread that calls observe
-        self.position = None  # batches this rank's training iterator has handed out (follow())
+        self.position = None  # batches this rank's training iterator has handed out: follow()
         logger.info(
             "AutoAssist: Assistant on %s features, lr %g, l2 %g; rule %s, scorer %s, base_prob %g, "
             "%d warm-up epoch(s), annealing %g of the epochs", cfg.assistant_features,
@@ -255,8 +255,7 @@ class AutoAssist:
                 self._pending.append(_to_host(step))
             plan = self.plan
             # batches handed to training on every rank (the ranks' iterators run in step)
-            plan.trained = (self.position() * self.ranks.size if self.position is not None
-                            else plan.trained + self.ranks.size)
+            plan.trained = self.position() * self.ranks.size
             due = plan.due(plan.trained)
             if due:
                 self._learn_pending()

@@ -102,7 +102,7 @@ class NoiseWatch:
         self.warmup_epochs = warmup_epochs
         self.epoch = 0
         self.typical_gain = float("nan")  # the median gain, at the last epoch plan
-        self.flagged = int((self.data > threshold).sum())  # pairs flagged, at the last plan
+        self.data_flagged = int((self.data > threshold).sum())  # never trained after warm-up
         self.recheck = np.zeros(len(self.data), dtype=bool)  # flagged by the contrast
         self.gain = np.full(len(self.data), np.nan, dtype=np.float32)
         self.forward_tokens = 0  # target tokens of the extra passes, all ranks, whole run
@@ -145,7 +145,6 @@ class NoiseWatch:
             self.epoch, self.epoch_forward_tokens = epoch, 0
         self.typical_gain = self.median_gain()
         self.recheck = (self.data <= self.threshold) & (self.evidence() > self.threshold)
-        self.flagged = int((self.data > self.threshold).sum() + self.recheck.sum())
 
     def median_gain(self):
         known = self.gain[np.isfinite(self.gain)]
@@ -173,7 +172,8 @@ class NoiseWatch:
     def stats(self):
         """The epoch line's figures: the pairs flagged at the epoch plan, the median gain it
         planned with, the target tokens of this epoch's extra passes."""
-        return {"noise_flagged": self.flagged, "noise_median_gain": self.typical_gain,
+        return {"noise_flagged": self.data_flagged + int(self.recheck.sum()),
+                "noise_median_gain": self.typical_gain,
                 "noise_forward_tokens": self.epoch_forward_tokens}
 
     def checksum(self):
@@ -194,7 +194,6 @@ class NoiseWatch:
         self.epoch = int(state["epoch"])
         self.typical_gain = float(state["typical_gain"])
         self.recheck = state["recheck"].numpy().astype(bool)
-        self.flagged = int((self.data > self.threshold).sum() + self.recheck.sum())
 
 
 def watch_noise(cfg, tables, dataset, dictionaries):

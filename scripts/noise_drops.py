@@ -15,21 +15,25 @@ import numpy as np
 from fairseq_autoassist.records import read_kept, read_plans
 
 
+def shares(dropped, corrupted, pairs):
+    """Of the pair ids *dropped*: how many, the share that were noise (precision), per kind of
+    *corrupted* (a loaded corrupted.json) the share of its pairs dropped (recall), and the share
+    of the clean pairs dropped, among *pairs* training pairs."""
+    noisy = np.asarray(corrupted["all_ids"], dtype=np.int64)
+    clean = np.setdiff1d(np.arange(pairs), noisy)
+    return {"dropped": int(len(dropped)),
+            "precision": float(np.isin(dropped, noisy).mean()) if len(dropped) else None,
+            "recall": {k: float(np.isin(np.asarray(v["ids"], dtype=np.int64), dropped).mean())
+                       for k, v in corrupted["kinds"].items()},
+            "clean_dropped": float(np.isin(clean, dropped).mean())}
+
+
 def drops(plans, labels, pairs):
     """The records of the module doc."""
     with open(labels, encoding="utf-8") as f:
         corrupted = json.load(f)
-    kinds = {k: np.asarray(v["ids"], dtype=np.int64) for k, v in corrupted["kinds"].items()}
-    noisy = np.asarray(corrupted["all_ids"], dtype=np.int64)
-    clean = np.setdiff1d(np.arange(pairs), noisy)
-    out = []
-    for epoch in sorted(read_plans(plans)):
-        dropped = read_kept(plans, epoch)[2]
-        out.append({"epoch": int(epoch), "dropped": int(len(dropped)),
-                    "precision": float(np.isin(dropped, noisy).mean()) if len(dropped) else None,
-                    "recall": {k: float(np.isin(v, dropped).mean()) for k, v in kinds.items()},
-                    "clean_dropped": float(np.isin(clean, dropped).mean())})
-    return out
+    return [{"epoch": int(epoch), **shares(read_kept(plans, epoch)[2], corrupted, pairs)}
+            for epoch in sorted(read_plans(plans))]
 
 
 def main(argv=None):

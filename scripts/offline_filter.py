@@ -26,7 +26,6 @@ path's compute is this stage's plus that training's.
 """
 
 import argparse
-import csv
 import json
 import shlex
 import shutil
@@ -37,6 +36,8 @@ import numpy as np
 
 from . import common, training
 from .common import CurveError, log
+from .noise_drops import shares
+from .noise_eval import read_pairs
 from .presets import PRESETS
 
 # the report's Boss passes over the training split: the own source, --other-sources others and
@@ -84,14 +85,6 @@ def target_tokens(data, split, src, tgt):
     raise CurveError(f"no {split} split for {tgt} in {data}")
 
 
-def read_pairs(path):
-    """pairs.csv columns as numpy arrays."""
-    with open(path, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return {k: np.array([float(r[k]) if r[k] not in ("", "nan") else np.nan for r in rows])
-            for k in rows[0]}
-
-
 def drop_shares(dropped, data, pairs):
     """Dropped pairs per kind of planted noise (``corrupted.json``) or per label of a labelled
     mixture (``labels.json``: the share of each label's pairs dropped), or None for other data."""
@@ -106,14 +99,9 @@ def drop_shares(dropped, data, pairs):
     if not path.is_file():
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
-    noisy = np.asarray(record["all_ids"], dtype=np.int64)
-    clean = np.setdiff1d(np.arange(pairs), noisy)
-    return {"dropped": int(len(dropped)),
-            "precision": float(np.isin(dropped, noisy).mean()) if len(dropped) else None,
-            "recall": {k: float(np.isin(np.asarray(v["ids"]), dropped).mean())
-                       for k, v in record["kinds"].items()},
-            "recall_all": float(np.isin(noisy, dropped).mean()),
-            "clean_dropped": float(np.isin(clean, dropped).mean())}
+    out = shares(dropped, record, pairs)
+    out["recall_all"] = float(np.isin(np.asarray(record["all_ids"]), dropped).mean())
+    return out
 
 
 def subset_once(data, dest, drop):

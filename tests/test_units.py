@@ -390,15 +390,22 @@ def test_observe_learns_every_batch_in_order_before_each_plan_point(setup):
     plan = aa.plan_epoch(2)
     trigger = plan.triggers[1]
     assert trigger > 2
+    handed_out = [0]  # batches the training iterator has handed out (one rank)
+    aa.follow(lambda: handed_out[0])
     steps = [(torch.tensor([k, k + 1]), (torch.tensor([1.5, 2.5]), torch.tensor([3, 4])))
              for k in range(trigger + 2)]
-    for k, (ids, losses) in enumerate(steps[:trigger - 1]):
+
+    def step(ids, losses):
+        handed_out[0] += 1
         aa.observe(ids, losses)
+
+    for k, (ids, losses) in enumerate(steps[:trigger - 1]):
+        step(ids, losses)
         assert len(recorder.seen) == k  # one step behind
-    aa.observe(*steps[trigger - 1])  # reaches the trigger: learns every step, plans chunk 2
+    step(*steps[trigger - 1])  # reaches the trigger: learns every step, plans chunk 2
     assert len(recorder.seen) == trigger and plan.planned == 2
-    aa.observe(steps[trigger][0], None)  # a dummy batch: nothing to learn from
-    aa.observe(*steps[trigger + 1])
+    step(steps[trigger][0], None)  # a dummy batch: nothing to learn from
+    step(*steps[trigger + 1])
     aa.state_dict(mid_epoch=True)
     assert recorder.seen == [([k, k + 1], [1.5, 2.5], [3.0, 4.0])
                              for k in list(range(trigger)) + [trigger + 1]]
