@@ -25,8 +25,8 @@ import math
 
 import numpy as np
 import torch
-from scipy import sparse
 
+from .corpus import corpus_statistics
 from .ranks import checksum
 
 CONFIDENCE_DECAY = 0.95  # paper: confidence = EMA of the Assistant's training accuracy
@@ -63,27 +63,6 @@ def roc_auc(scores, labels):
     return histogram_auc(score_histograms(scores, labels))
 
 
-def document_frequency(table, vocab_size):
-    """Number of sentences of *table* that contain each token id: per block of sentences, a
-    sentence x token count matrix (scipy.sparse CSR) whose duplicate entries are merged row by
-    row (a short sort per sentence, not one over the block), then its column counts."""
-    df = np.zeros(vocab_size, dtype=np.int64)
-    for lo in range(0, len(table), PLAN_CHUNK):
-        hi = min(lo + PLAN_CHUNK, len(table))
-        if table.in_order:  # the block's tokens are one slice of the flat array
-            first = table.starts[lo]
-            tok = table.flat[first:table.starts[hi - 1] + table.sizes[hi - 1]]
-        else:
-            tok, _ = table.gather(np.arange(lo, hi))
-        indptr = np.zeros(hi - lo + 1, dtype=np.int64)
-        np.cumsum(table.sizes[lo:hi], out=indptr[1:])
-        counts = sparse.csr_matrix((np.ones(len(tok), dtype=np.int32), tok.astype(np.int32), indptr),
-                                   shape=(hi - lo, vocab_size))
-        counts.sum_duplicates()
-        df += np.bincount(counts.indices, minlength=vocab_size)
-    return df
-
-
 class Assistant:
     """Online logistic regression over sparse source/target features.
 
@@ -92,7 +71,7 @@ class Assistant:
 
     def __init__(self, tables, src_vocab, tgt_vocab, features="tfidf", lr=0.5, l2=1e-4,
                  warmup_epochs=1, mean="ema", mean_decay=0.9, frozen=False, track_pairs=False,
-                 hard_fraction=0.2):
+                 hard_fraction=0.2, corpus=None):
         self.features = features
         self.frozen = frozen  # predicts and reports, never updates (--assistant-freeze)
         self.mean = mean
@@ -100,16 +79,9 @@ class Assistant:
         self.lr = lr
         self.l2 = l2
         self.warmup_epochs = warmup_epochs
-        self.mean_len = (max(float(tables.src.sizes.mean()), 1.0),
-                         max(float(tables.tgt.sizes.mean()), 1.0))
-        if features == "tfidf":
-            n = len(tables)
-            self.idf = tuple(
-                np.log((1.0 + n) / (1.0 + document_frequency(t, v))) + 1.0
-                for t, v in ((tables.src, src_vocab), (tables.tgt, tgt_vocab))
-            )
-        else:
-            self.idf = (None, None)
+        # the corpus statistics of the features: of every shard of sharded data
+        self.mean_len, self.idf = corpus_statistics(corpus or [tables], src_vocab, tgt_vocab,
+                                                    features == "tfidf")
         self.w = [np.zeros(src_vocab), np.zeros(tgt_vocab)]  # token weights W_x, U_y
         self.scalars = np.zeros(3)  # the bias b and the length weights c_x, c_y
         self.g2 = [np.zeros(src_vocab), np.zeros(tgt_vocab)]  # AdaGrad accumulators

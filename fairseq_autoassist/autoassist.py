@@ -22,7 +22,6 @@ loader, reading ahead in its own thread, waits for a chunk it reaches before the
 """
 
 import functools
-import json
 import logging
 import os
 import pickle
@@ -32,11 +31,13 @@ import numpy as np
 import torch
 
 from .assistant import Assistant
+from .options import anneal, fail, read_keep_rates
 from .pairs import PairState
 from .plan import EpochPlan, PlannedBatches, draws, split_parts
 from .ranks import Ranks, unpack
 from .records import PlanRecords
 from .rules import KeepRule
+from .corpus import shard_tables
 from .tokens import PairTables
 
 logger = logging.getLogger(__name__)
@@ -44,12 +45,6 @@ logger = logging.getLogger(__name__)
 
 # seconds fairseq's data loader waits for a chunk to be planned before it gives up
 CHUNK_WAIT_SECONDS = 600
-
-
-def fail(message):
-    """Stop with *message* and exit status 1: a mistake the user can fix (a flag, a file), told
-    without a traceback."""
-    raise SystemExit(f"autoassist_translation: error: {message}")
 
 
 class AutoAssist:
@@ -62,7 +57,8 @@ class AutoAssist:
             self.tables = PairTables(dataset)
         except ValueError as e:
             fail(f"the training split {cfg.train_subset!r} of {cfg.data}: {e}")
-        self.assistant = build_assistant(cfg, self.tables, len(src_dict), len(tgt_dict))
+        self.assistant = build_assistant(cfg, self.tables, len(src_dict), len(tgt_dict),
+                                         corpus=shard_tables(cfg, self.tables, src_dict, tgt_dict))
         if cfg.assistant_init:
             try:
                 self.assistant.load_state_dict(read_assistant(cfg.assistant_init), model_only=True)
@@ -92,13 +88,6 @@ class AutoAssist:
             "%d warm-up epoch(s), annealing %g of the epochs", cfg.assistant_features,
             cfg.assistant_lr, cfg.assistant_l2, cfg.assistant_rule, cfg.assistant_scorer,
             cfg.assistant_base_prob, cfg.assistant_warmup_epochs, anneal(cfg))
-        if cfg.assistant_rule == "infobatch" and cfg.assistant_anneal is None and not anneal(cfg):
-            logger.warning("AutoAssist: infobatch anneals to every pair over the last 1/8 of "
-                           "--max-epoch; without --max-epoch no epoch is annealed")
-
-    @property
-    def num_ranks(self):
-        return self.ranks.size
 
     def use(self, dataset, batcher, seed):
         """Plan with *batcher* and *seed* (of the training iterator fairseq builds) from now on."""
@@ -343,14 +332,6 @@ def keep_rule(cfg, assistant, tables, seed, **overrides):
         seed=seed), **overrides})
 
 
-def anneal(cfg):
-    """--assistant-anneal, or its default: 0.125 for ``infobatch`` when --max-epoch is set (the
-    epochs it anneals over), else 0."""
-    if cfg.assistant_anneal is not None:
-        return cfg.assistant_anneal
-    return 0.125 if cfg.assistant_rule == "infobatch" and (cfg.max_epoch or 0) > 0 else 0.0
-
-
 def read_assistant(path):
     """The Assistant's state in a checkpoint of an autoassist_translation run."""
     if not os.path.isfile(path):
@@ -372,23 +353,6 @@ def saved_assistant(checkpoint, part="assistant"):
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"not a checkpoint of an autoassist_translation run with an Assistant "
                          f"({type(e).__name__}: {e})") from e
-
-
-def read_keep_rates(cfg):
-    """{epoch: keep rate} of --assistant-keep-rates (the random control), checked; else None."""
-    if cfg.assistant_scorer != "random":
-        return None
-    path = cfg.assistant_keep_rates
-    if not path:
-        fail("--assistant-scorer random needs --assistant-keep-rates FILE")
-    try:
-        with open(path) as f:
-            rates = {int(e): float(r) for e, r in json.load(f).items()}
-    except (OSError, ValueError, AttributeError) as e:
-        fail(f"--assistant-keep-rates {path}: expected a JSON object {{epoch: keep rate}} ({e})")
-    if not rates or not all(0.0 <= r <= 1.0 for r in rates.values()):
-        fail(f"--assistant-keep-rates {path}: rates must be in [0, 1], got {rates}")
-    return rates
 
 
 def plan_records(cfg):

@@ -7,6 +7,7 @@ from fairseq.data import iterators
 from fairseq.logging import metrics
 
 from .noise_rule import NOISE_METRICS
+from .options import tell_errors
 
 PLAN_METRICS = (("candidates", 0), ("keep_rate", 4), ("kept_pairs", 0), ("kept_tokens", 0),
                 ("keep_floor", 3), ("weight_mean", 4))
@@ -46,9 +47,9 @@ class AutoAssistEpochBatchIterator(ProgressEpochBatchIterator):
         self._offset = 0
         super().__init__(progress, batch_sampler=self._plan_epoch, **kwargs)
         autoassist.follow(lambda: self.iterations_in_epoch)  # training progress, in batches
-        if self.num_shards != autoassist.num_ranks:
+        if self.num_shards != autoassist.ranks.size:
             raise ValueError(f"AutoAssist: the iterator has {self.num_shards} shards but "
-                             f"{autoassist.num_ranks} ranks train")
+                             f"{autoassist.ranks.size} ranks train")
 
     def _plan_epoch(self, dataset, epoch):
         restored = None
@@ -98,6 +99,7 @@ class AutoAssistEpochBatchIterator(ProgressEpochBatchIterator):
         state["autoassist"] = self.autoassist.state_dict(mid_epoch=state["iterations_in_epoch"] > 0)
         return state
 
+    @tell_errors
     def load_state_dict(self, state_dict):
         if "autoassist" in state_dict:
             self._restored = self.autoassist.load_state_dict(state_dict["autoassist"])

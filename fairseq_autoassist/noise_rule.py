@@ -36,6 +36,7 @@ import torch
 from fairseq.dataclass import FairseqDataclass
 
 from . import noise
+from .options import AutoAssistError
 from .ranks import checksum
 
 CONTRAST_EVIDENCE = 5.0  # evidence of a pair whose own source helps no more than another's
@@ -203,7 +204,7 @@ def watch_noise(cfg, tables, dataset, dictionaries):
                                     cfg.assistant_noise_post_process,
                                     not cfg.assistant_noise_no_language)
     except noise.NoiseError as e:
-        raise SystemExit(f"autoassist_translation: error: --assistant-rule skip-noise: {e}") from e
+        raise AutoAssistError(f"--assistant-rule skip-noise: {e}") from e
     return NoiseWatch(evidence, cfg.assistant_noise_threshold, cfg.assistant_noise_contrast_share,
                       cfg.assistant_warmup_epochs)
 

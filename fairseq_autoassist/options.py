@@ -1,14 +1,62 @@
 """The task's options, checked: a value out of range stops with an error naming the flag (whenever
 the task is built); when fairseq-train starts, a flag that the chosen rule, scorer or setting
 ignores is named in a warning, and a combination that would mislead stops with an error, so that
-no option does nothing without a word."""
+no option does nothing without a word. Also the values options imply (the annealed epochs, the
+random control's keep rates), and the error class of the plugin: library code raises
+:class:`AutoAssistError`; the task's fairseq hooks (:func:`tell_errors`) turn it into
+``autoassist_translation: error: ...`` and exit status 1."""
 
 import dataclasses
+import functools
+import json
 import logging
 
-from .autoassist import anneal, fail
-
 logger = logging.getLogger(__name__)
+
+
+class AutoAssistError(ValueError):
+    """A mistake the user can fix (a flag, a file, the data), told without a traceback."""
+
+
+def fail(message):
+    raise AutoAssistError(message)
+
+
+def tell_errors(hook):
+    """*hook* of the task (called by fairseq's commands), with an :class:`AutoAssistError` told as
+    ``autoassist_translation: error: ...`` and exit status 1."""
+    @functools.wraps(hook)
+    def told(*args, **kwargs):
+        try:
+            return hook(*args, **kwargs)
+        except AutoAssistError as e:
+            raise SystemExit(f"autoassist_translation: error: {e}") from None
+    return told
+
+
+def anneal(cfg):
+    """--assistant-anneal, or its default: 0.125 for ``infobatch`` when --max-epoch is set (the
+    epochs it anneals over), else 0."""
+    if cfg.assistant_anneal is not None:
+        return cfg.assistant_anneal
+    return 0.125 if cfg.assistant_rule == "infobatch" and (cfg.max_epoch or 0) > 0 else 0.0
+
+
+def read_keep_rates(cfg):
+    """{epoch: keep rate} of --assistant-keep-rates (the random control), checked; else None."""
+    if cfg.assistant_scorer != "random":
+        return None
+    path = cfg.assistant_keep_rates
+    if not path:
+        fail("--assistant-scorer random needs --assistant-keep-rates FILE")
+    try:
+        with open(path) as f:
+            rates = {int(e): float(r) for e, r in json.load(f).items()}
+    except (OSError, ValueError, AttributeError) as e:
+        fail(f"--assistant-keep-rates {path}: expected a JSON object {{epoch: keep rate}} ({e})")
+    if not rates or not all(0.0 <= r <= 1.0 for r in rates.values()):
+        fail(f"--assistant-keep-rates {path}: rates must be in [0, 1], got {rates}")
+    return rates
 
 # --assistant-NAME: (whether a value is valid, the valid range as the error says it)
 CHECKS = {
@@ -88,3 +136,7 @@ def check_training(cfg, config_class, grouped_shuffling=False):
              "labelled easy): give --assistant-init CHECKPOINT, or leave --assistant-freeze out")
     for flag, why in ignored(cfg, config_class, grouped_shuffling):
         logger.warning("AutoAssist: %s does nothing in this run: %s", flag, why)
+    if (cfg.assistant_rule == "infobatch" and cfg.assistant_anneal is None and not anneal(cfg)
+            and not cfg.assistant_off):
+        logger.warning("AutoAssist: infobatch anneals to every pair over the last 1/8 of "
+                       "--max-epoch; without --max-epoch no epoch is annealed")

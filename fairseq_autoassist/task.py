@@ -21,9 +21,10 @@ from fairseq.tasks.translation import TranslationConfig, TranslationTask
 from omegaconf import II
 
 from . import options, progress, schedule
-from .autoassist import AutoAssist, fail
+from .autoassist import AutoAssist
 from .iterator import AutoAssistEpochBatchIterator, ProgressEpochBatchIterator
 from .noise_rule import NoiseRuleConfig
+from .options import fail, tell_errors
 from .plan import Batcher
 from .progress import TrainingProgress
 from .rules import RULES
@@ -48,7 +49,9 @@ class AutoAssistTranslationConfig(TranslationConfig, NoiseRuleConfig):
     assistant_warmup_epochs: int = option(
         1, "epochs that train on every pair while the Assistant learns")
     assistant_features: ChoiceEnum(["bow", "tfidf"]) = option(
-        "tfidf", "Assistant features of source and target: bag of words or TF-IDF")
+        "tfidf", "Assistant features of source and target over the fairseq dictionaries: bag "
+        "of words (count/len) or TF-IDF (count/len * idf; the IDF and the mean lengths count "
+        "every shard of sharded data)")
     assistant_mean: ChoiceEnum(["ema", "prev-epoch"]) = option(
         "ema", "the running mean loss per target token that splits easy (0) from hard (1) pairs: "
         "ema = EMA of the Boss's batch means throughout training; prev-epoch = EMA during "
@@ -101,8 +104,9 @@ class AutoAssistTranslationConfig(TranslationConfig, NoiseRuleConfig):
         "autoassist_translation run on the same dictionaries (its weights and running "
         "statistics; a resumed run keeps its own)")
     assistant_freeze: bool = option(
-        False, "never update the Assistant (with --assistant-init: plan every epoch with a fixed "
-        "Assistant); its accuracy and AUC are still reported")
+        False, "never update the Assistant: plan every epoch with the fixed Assistant of "
+        "--assistant-init (needed: without it training stops with an error); its accuracy and "
+        "AUC are still reported")
     assistant_loss_history: bool = option(
         False, "keep each training pair's loss over the epochs (epochs seen, first and last, "
         "mean, spread, loss relative to its batch: 26 bytes per pair, in the checkpoint) for the "
@@ -121,6 +125,7 @@ class AutoAssistTranslationTask(TranslationTask):
 
     cfg: AutoAssistTranslationConfig
 
+    @tell_errors
     def __init__(self, cfg: AutoAssistTranslationConfig, src_dict, tgt_dict):
         options.check_values(cfg)
         super().__init__(cfg, src_dict, tgt_dict)
@@ -130,6 +135,7 @@ class AutoAssistTranslationTask(TranslationTask):
         self._checked = False  # options.check_training ran
 
     @classmethod
+    @tell_errors
     def setup_task(cls, cfg, **kwargs):
         try:
             return super().setup_task(cfg, **kwargs)
@@ -140,6 +146,7 @@ class AutoAssistTranslationTask(TranslationTask):
                  f"{missing}: not found in the data directory (prepared with fairseq-preprocess "
                  f"or data_prep?)")
 
+    @tell_errors
     def build_criterion(self, cfg, from_checkpoint=False):
         criterion = super().build_criterion(cfg, from_checkpoint)
         if not self.cfg.assistant_off and not getattr(criterion, "gives_sentence_losses", False):
@@ -156,6 +163,7 @@ class AutoAssistTranslationTask(TranslationTask):
         if combine and split == self.cfg.train_subset:
             self.training = True
 
+    @tell_errors
     def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
                            ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1,
                            num_shards=1, shard_id=0, num_workers=0, epoch=1, data_buffer_size=0,
@@ -203,6 +211,7 @@ class AutoAssistTranslationTask(TranslationTask):
     def _plans(self, dataset):
         return self._trains_on(dataset) and not self.cfg.assistant_off
 
+    @tell_errors
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
                    **kwargs):
         self.progress.step_started()

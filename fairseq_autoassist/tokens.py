@@ -23,6 +23,7 @@ class TokenTable:
         if isinstance(dataset, MMapIndexedDataset):
             dtype = np.dtype(dataset._index.dtype)
             self.flat = np.frombuffer(dataset._bin_buffer, dtype=dtype)
+            self.mapped = dataset  # holds the memory map open (the dataset closes it when freed)
             self.starts = np.asarray(dataset._index._pointers, dtype=np.int64) // dtype.itemsize
         else:
             logger.info("AutoAssist: reading %d sentences once to index their tokens", len(self.sizes))

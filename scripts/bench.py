@@ -22,6 +22,7 @@ batches differ from its budget, an epoch whose length differs from its start pla
 """
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -215,28 +216,33 @@ def check_plan(plan, dataset, max_tokens, budgets_at_start):
     return len(batches)
 
 
-def plan_epoch(batcher, tables, assistant, epoch, chunks, seed=1, base_prob=0.5):
-    """An epoch plan of the paper's rule with *assistant* as of now (what the AutoAssist object
+def autoassist_of(task, dataset, batcher, assistant, chunks, seed=1, base_prob=0.5):
+    """The plugin's AutoAssist object on *dataset* (the paper's rule, *chunks* chunks per epoch)
+    with *assistant* (:func:`trained_assistant`) in place of its untrained one."""
+    from fairseq_autoassist.autoassist import AutoAssist
+
+    cfg = dataclasses.replace(task.cfg, assistant_rule="paper", assistant_base_prob=base_prob,
+                              assistant_plan_chunks=chunks)
+    autoassist = AutoAssist(cfg, dataset, task.src_dict, task.tgt_dict)
+    autoassist.assistant = assistant
+    autoassist.use(dataset, batcher, seed)
+    return autoassist
+
+
+def plan_epoch(autoassist, epoch):
+    """The plan of *epoch*, made by the plugin's own ``AutoAssist.plan_epoch`` (what training
     makes at an epoch start), and the rule's decisions for planning its chunks again."""
-    from fairseq_autoassist.plan import EpochPlan, draws, split_parts
-    from fairseq_autoassist.rules import KeepRule
-
-    rule = KeepRule(assistant, tables, base_prob=base_prob, warmup_epochs=1, seed=seed)
-    candidates = batcher.candidates(epoch)
-    decide = functools.partial(rule.decide, epoch)
-    plan = EpochPlan(epoch, candidates, draws((seed, epoch), len(candidates)),
-                     split_parts(seed, epoch, len(candidates), chunks), decide, rule.floor(epoch),
-                     batcher, len(tables))
-    return plan, decide
+    return autoassist.plan_epoch(epoch), functools.partial(autoassist.rule.decide, epoch)
 
 
-def bench_planning(task, dataset, tables, assistant, chunks, max_tokens, rng):
+def bench_planning(task, dataset, assistant, chunks, max_tokens, rng):
     from fairseq_autoassist.plan import Batcher
 
     rows = []
     for n_chunks in chunks:
         batcher = Batcher(task, dataset, max_tokens, None, (1024, 1024), False, 8, seed=1)
-        seconds, mb, (plan, decide) = peak_mb(plan_epoch, batcher, tables, assistant, 2, n_chunks)
+        autoassist = autoassist_of(task, dataset, batcher, assistant, n_chunks)
+        seconds, mb, (plan, decide) = peak_mb(plan_epoch, autoassist, 2)
         budgets = list(plan.budgets)
         row = {"pairs": len(dataset), "chunks": n_chunks, "plan_seconds": seconds,
                "plan_peak_mb": mb, "batches": plan.total,
@@ -429,7 +435,7 @@ def main(argv=None):
             res["scoring"] = bench_scoring(tables, assistant, score_sizes, rng)
             res["learn"] = bench_learn(tables, assistant, (4096, 16384, 32768), rng,
                                        steps=10 if quick else 30)
-            res["planning"] = bench_planning(make_task(d), dataset, tables, assistant,
+            res["planning"] = bench_planning(make_task(d), dataset, assistant,
                                              (1, args.chunks), args.max_tokens, rng)
             del dataset, tables, assistant
         if not args.skip_boss:

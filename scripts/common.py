@@ -1,5 +1,8 @@
-"""Helpers of the experiment scripts: paths, logging, errors, the machine, running a command."""
+"""Helpers of the experiment scripts: paths, logging, errors, the machine, running a command,
+writing the results."""
 
+import csv
+import json
 import os
 import platform
 import shlex
@@ -107,3 +110,24 @@ def relative_to(base):
         a = str(a)
         return os.path.relpath(a, base) if a.startswith(base + os.sep) else a
     return rel
+
+
+def write_results(out, rows, columns, summary, markdown, evals):
+    """The results of curve.py and its --epochs protocol: *rows* into ``out/curve.csv`` (the
+    *columns*), *summary* (with the machine's load average at the end and the sacreBLEU
+    signature of the *evals*) into ``summary.json``, and ``markdown(summary)`` into
+    ``summary.md`` (printed too)."""
+    signatures = sorted({ev["signature"] for ev in evals.values()})
+    summary["machine"] = dict(summary["machine"],
+                              load_average_at_end=[round(x, 2) for x in os.getloadavg()])
+    summary["sacrebleu_signature"] = signatures[0] if len(signatures) == 1 else signatures
+    with open(out / "curve.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    md = markdown(summary)
+    (out / "summary.md").write_text(md)
+    print(md, flush=True)
+    log(f"wrote {out / 'curve.csv'} ({len(rows)} rows), {out / 'curve.png'}, "
+        f"{out / 'summary.json'}, {out / 'summary.md'}")

@@ -53,9 +53,7 @@ runs (same command) and evaluations, so an interrupted curve can be completed; u
 """
 
 import argparse
-import csv
 import json
-import os
 import shlex
 import shutil
 import sys
@@ -64,7 +62,7 @@ from pathlib import Path
 
 from . import frontier
 from .common import (COLUMNS, REPO, CurveError, child_env, data_name, log, machine_info,
-                     read_lines, relative_to)
+                     read_lines, relative_to, write_results)
 from .evaluation import evaluate_checkpoint
 from .presets import PRESETS
 from .training import RESERVED, train_command, train_run
@@ -441,10 +439,6 @@ def report(args, ctx, infos, evals, machine):
                          "valid_nll": ev["valid_nll"], "bleu": round(ev["bleu"], 4)})
     rows.sort(key=lambda r: (r["seed"], RUNS.index(r["run"]), r["updates"]))
     out = ctx["out"]
-    with open(out / "curve.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
 
     curves = mean_curves(rows)
     seeds = args.seed_list
@@ -458,8 +452,6 @@ def report(args, ctx, infos, evals, machine):
     eval_s = {str(s): {run: sum(evals[(s, run, ck["updates"])]["eval_seconds"]
                                 for ck in infos[(s, run)]["checkpoints"]) for run in RUNS}
               for s in seeds}
-    machine = dict(machine, load_average_at_end=[round(x, 2) for x in os.getloadavg()])
-    signatures = sorted({ev["signature"] for ev in evals.values()})
     summary = {
         "config": {"data": ctx["data_name"], "src": ctx["src"], "tgt": ctx["tgt"],
                    "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
@@ -471,7 +463,6 @@ def report(args, ctx, infos, evals, machine):
                        [ctx["relative"](a) for a in infos[(s, run)]["command"]])
                        for s in seeds for run in RUNS}},
         "machine": machine,
-        "sacrebleu_signature": signatures[0] if len(signatures) == 1 else signatures,
         "ratios": {"mean": time_to_target(curves),
                    "per_seed": {str(s): time_to_target(per_seed_curves[s]) for s in seeds}},
         "final": {"mean": {run: final_stats(curves[run]) for run in RUNS},
@@ -491,12 +482,7 @@ def report(args, ctx, infos, evals, machine):
                     "valid_nll": "fairseq-validate valid_nll_loss, base 2 (bits per token)",
                     "bleu": "sacrebleu.corpus_bleu on the test split, beam " + str(args.beam)},
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    md = summary_markdown(summary)
-    (out / "summary.md").write_text(md)
-    print(md, flush=True)
-    log(f"wrote {out / 'curve.csv'} ({len(rows)} rows), {out / 'curve.png'}, "
-        f"{out / 'summary.json'}, {out / 'summary.md'}")
+    write_results(out, rows, COLUMNS, summary, summary_markdown, evals)
 
 
 # ------------------------------------------------------------------------------------------ main

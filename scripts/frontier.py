@@ -27,12 +27,10 @@ compute. ``frontier_ratio = x_f(y) / x(1.0)`` places the run's quality on the fr
 and ``ratio_1.0 = x_run / x(1.0)``; the goal is ``reaches_1.0`` with ``ratio_1.0 <= 0.6``.
 """
 
-import csv
 import json
 import os
 import shlex
 import statistics
-import time
 
 import numpy as np
 
@@ -118,39 +116,23 @@ def train_run(args, ctx, seed, name, run, rule, epochs):
     """Train one run (or reuse it when its command and keep rates are unchanged)."""
     seed_dir = ctx["out"] / f"seed{seed}"
     run_dir = seed_dir / name
-    info_path = run_dir / "train.json"
     keep_file = seed_dir / rule / "keep_rates.json" if run == "random" else None
     cmd = train_command(args, ctx, seed, run, rule, epochs, run_dir / "checkpoints", keep_file)
+    keep_rates = json.loads(keep_file.read_text()) if keep_file else None
+
+    def describe(process_seconds, epochs_trained, checkpoints):
+        info = {"name": name, "run": run, "rule": rule, "epochs": epochs, "seed": seed,
+                "process_seconds": process_seconds, "epoch_records": epochs_trained,
+                "final": checkpoints[-1], "weight_mean": weight_means(run_dir / "train.log")}
+        if ctx["planted"] is not None and run != "baseline":
+            info["planted"] = planted_dropped(run_dir / "plans", ctx["planted"])
+        return info
     # recorded with paths relative to the repository, so that a seed's records committed under
     # docs/ and copied back into --out are reused by a later invocation on another checkout
-    recorded = [ctx["relative"](a) for a in cmd]
-    keep_rates = json.loads(keep_file.read_text()) if keep_file else None
-    info = training.finished_run(run_dir, recorded, keep_rates, f"seed {seed} {name}")
-    if info is not None:
-        return info
-    log(f"seed {seed} {name}: training {epochs} epochs -> {run_dir}")
-    t0 = time.perf_counter()
-    common.run_logged(cmd, run_dir / "train.log", ctx["env"], echo=training.echo_train)
-    process_seconds = time.perf_counter() - t0
-    epochs_trained, checkpoints = training.collect_checkpoints(run_dir, 10 ** 12, False)
-    final = checkpoints[-1]
-    info = {"name": name, "run": run, "rule": rule, "epochs": epochs, "seed": seed,
-            "command": recorded, "keep_rates_used": keep_rates, "process_seconds": process_seconds,
-            "epoch_records": epochs_trained, "final": final,
-            "weight_mean": weight_means(run_dir / "train.log")}
-    if ctx["planted"] is not None and run != "baseline":
-        info["planted"] = planted_dropped(run_dir / "plans", ctx["planted"])
-    if run == "autoassist":
-        rates = {str(e["epoch"]): e["keep_rate"] for e in epochs_trained if e["candidates"]}
-        if not rates:
-            raise CurveError(f"no keep rates in {run_dir / 'train.log'}")
-        (seed_dir / rule).mkdir(exist_ok=True)
-        (seed_dir / rule / "keep_rates.json").write_text(json.dumps(rates, indent=1) + "\n")
-    info_path.write_text(json.dumps(info, indent=1) + "\n")
-    log(f"seed {seed} {name}: {final['updates']} updates, {final['trained_target_tokens']} "
-        f"target tokens, {final['wall_seconds']:.1f} s training wall; keep rates "
-        + ", ".join(f"{e['keep_rate']:.3f}" for e in epochs_trained))
-    return info
+    return training.train_or_reuse(
+        cmd, run_dir, f"seed {seed} {name}", f"{epochs} epochs", ctx["env"], describe,
+        keep_rates, recorded=[ctx["relative"](a) for a in cmd],
+        keep_file=seed_dir / rule / "keep_rates.json" if run == "autoassist" else None)
 
 
 def weight_means(log_path):
@@ -409,18 +391,12 @@ def report(args, ctx, infos, evals, machine):
         })
     rows.sort(key=lambda r: (r["seed"], r["run"] != "baseline", r["budget"] or 0, r["name"]))
     out = ctx["out"]
-    with open(out / "curve.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(dict(r, budget="" if r["budget"] is None else r["budget"]))
     seeds = args.seed_list
     precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
     plot(rows, seeds, out / "curve.png",
          f"{args.arch} on {ctx['data_name']} ({ctx['src']}-{ctx['tgt']}), E = {args.epochs} "
          f"epochs, baseline budgets {args.budgets}, {machine['device']}, {precision}, "
          f"beam {args.beam}")
-    signatures = sorted({ev["signature"] for ev in evals.values()})
     summary = {
         "config": {"data_name": ctx["data_name"], "src": ctx["src"], "tgt": ctx["tgt"],
                    "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
@@ -434,8 +410,7 @@ def report(args, ctx, infos, evals, machine):
                    "commands": {f"seed{s}/{n}": shlex.join(
                        [ctx["relative"](a) for a in infos[(s, n)]["command"]])
                        for (s, n) in infos}},
-        "machine": dict(machine, load_average_at_end=[round(x, 2) for x in os.getloadavg()]),
-        "sacrebleu_signature": signatures[0] if len(signatures) == 1 else signatures,
+        "machine": machine,
         "rows": rows,
         "flatness": flatness(rows, seeds),
         "savings": savings(rows, seeds),
@@ -444,12 +419,8 @@ def report(args, ctx, infos, evals, machine):
                if info.get("planted") is not None}
     if planted:
         summary["planted"] = {"pairs": len(ctx["planted"]), "runs": planted}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    md = summary_markdown(summary)
-    (out / "summary.md").write_text(md)
-    print(md, flush=True)
-    log(f"wrote {out / 'curve.csv'} ({len(rows)} rows), {out / 'curve.png'}, "
-        f"{out / 'summary.json'}, {out / 'summary.md'}")
+    common.write_results(out, [dict(r, budget="" if r["budget"] is None else r["budget"])
+                               for r in rows], COLUMNS, summary, summary_markdown, evals)
 
 
 def main(args, ctx):

@@ -162,34 +162,54 @@ def finished_run(run_dir, cmd, keep_rates, label):
     return None
 
 
-def train_run(args, ctx, seed, run):
-    run_dir = ctx["out"] / f"seed{seed}" / run
-    info_path = run_dir / "train.json"
-    keep_file = ctx["out"] / f"seed{seed}" / "autoassist" / "keep_rates.json"
-    cmd = train_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, run,
-                        run_dir / "checkpoints", keep_file, cpu=ctx["cpu"])
-    keep_rates = json.loads(keep_file.read_text()) if run == "random" else None
-    info = finished_run(run_dir, cmd, keep_rates, f"seed {seed} {run}")
+def train_or_reuse(cmd, run_dir, label, what, env, describe, keep_rates=None, recorded=None,
+                   keep_file=None, eval_every=10 ** 12, keep_all=False):
+    """One training run of the experiment scripts: *cmd* trained into *run_dir* (its log
+    ``train.log``, its record ``train.json``), or the finished run reused when it was trained with
+    the same command (*recorded*, by default *cmd*) and *keep_rates*. ``describe(process_seconds,
+    epochs, checkpoints)`` gives the script's fields of train.json (``command`` and
+    ``keep_rates_used`` are added); with *keep_file* the run's keep rate per epoch is written
+    there (the random control's input). Returns train.json's content."""
+    recorded = cmd if recorded is None else recorded
+    info = finished_run(run_dir, recorded, keep_rates, label)
     if info is not None:
         return info
-    log(f"seed {seed} {run}: training ({args.updates} updates) -> {run_dir}")
+    log(f"{label}: training {what} -> {run_dir}")
     t0 = time.perf_counter()
-    run_logged(cmd, run_dir / "train.log", ctx["env"], echo=echo_train)
+    run_logged(cmd, run_dir / "train.log", env, echo=echo_train)
     process_seconds = time.perf_counter() - t0
-    epochs, checkpoints = collect_checkpoints(run_dir, args.eval_every, args.keep_all_checkpoints)
-    info = {"run": run, "seed": seed, "command": cmd, "keep_rates_used": keep_rates,
-            "process_seconds": process_seconds, "epochs": epochs, "checkpoints": checkpoints}
-    if run == "autoassist":
+    epochs, checkpoints = collect_checkpoints(run_dir, eval_every, keep_all)
+    info = {**describe(process_seconds, epochs, checkpoints), "command": recorded,
+            "keep_rates_used": keep_rates}
+    if keep_file is not None:
         rates = {str(e["epoch"]): e["keep_rate"] for e in epochs if e["candidates"]}
         if not rates:
             raise CurveError(f"no epoch train record with train_kept_pairs in "
                              f"{run_dir / 'train.log'}")
+        keep_file.parent.mkdir(parents=True, exist_ok=True)
         keep_file.write_text(json.dumps(rates, indent=1) + "\n")
-        info["keep_rates_file"] = str(keep_file)
-    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    (run_dir / "train.json").write_text(json.dumps(info, indent=1) + "\n")
     final = checkpoints[-1]
-    log(f"seed {seed} {run}: trained in {process_seconds:.1f} s (process), "
-        f"{final['wall_seconds']:.1f} s training wall to update {final['updates']}, "
-        f"{final['trained_target_tokens']} target tokens, {len(checkpoints)} checkpoints; "
-        f"keep rates per epoch: " + ", ".join(f"{e['keep_rate']:.4f}" for e in epochs))
+    log(f"{label}: trained in {process_seconds:.1f} s (process), {final['updates']} updates, "
+        f"{final['wall_seconds']:.1f} s training wall, {final['trained_target_tokens']} target "
+        f"tokens, {len(checkpoints)} checkpoint(s); keep rates per epoch: "
+        + ", ".join(f"{e['keep_rate']:.3f}" for e in epochs))
     return info
+
+
+def train_run(args, ctx, seed, run):
+    """A run of an update curve (baseline, autoassist, random), trained or reused."""
+    run_dir = ctx["out"] / f"seed{seed}" / run
+    keep_file = ctx["out"] / f"seed{seed}" / "autoassist" / "keep_rates.json"
+    cmd = train_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, run,
+                        run_dir / "checkpoints", keep_file, cpu=ctx["cpu"])
+    keep_rates = json.loads(keep_file.read_text()) if run == "random" else None
+
+    def describe(process_seconds, epochs, checkpoints):
+        extra = {"keep_rates_file": str(keep_file)} if run == "autoassist" else {}
+        return {"run": run, "seed": seed, "process_seconds": process_seconds, "epochs": epochs,
+                "checkpoints": checkpoints, **extra}
+    return train_or_reuse(cmd, run_dir, f"seed {seed} {run}", f"({args.updates} updates)",
+                          ctx["env"], describe, keep_rates,
+                          keep_file=keep_file if run == "autoassist" else None,
+                          eval_every=args.eval_every, keep_all=args.keep_all_checkpoints)

@@ -47,8 +47,11 @@ def planned(tmp_path_factory):
 
     tables = PairTables(dataset)
     assistant = bench.trained_assistant(tables, len(d))
-    batcher = Batcher(bench.make_task(d), dataset, 1000, None, (1024, 1024), False, 8, seed=1)
-    plan, decide = bench.plan_epoch(batcher, tables, assistant, 2, chunks=3)
+    task = bench.make_task(d)
+    batcher = Batcher(task, dataset, 1000, None, (1024, 1024), False, 8, seed=1)
+    autoassist = bench.autoassist_of(task, dataset, batcher, assistant, chunks=3)
+    plan, decide = bench.plan_epoch(autoassist, 2)
+    assert autoassist.plan is plan  # the plugin's own plan of the epoch
     budgets = list(plan.budgets)
     for k in (1, 2):
         plan.plan_chunk(k, decide)

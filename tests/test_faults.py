@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
@@ -168,15 +169,19 @@ def test_killed_five_times_and_resumed_ends_like_an_uninterrupted_run(m30k, tmp_
     assert_ends_like(tmp_path / "b", tmp_path / "whole")
 
 
-@pytest.mark.parametrize("ranks", [1, 2])
-def test_killed_while_planning_or_saving_resumes_like_an_uninterrupted_run(m30k, tmp_path, ranks):
+@pytest.mark.parametrize("ranks,loader", [(1, "in-thread"), (2, "in-thread"), (2, "default")])
+def test_killed_while_planning_or_saving_resumes_like_an_uninterrupted_run(m30k, tmp_path, ranks,
+                                                                          loader):
     """Chunked planning (2 chunks per epoch), a checkpoint every 10 updates. Killed (SIGKILL) while
     the keep rule decides an epoch's plan, while it re-plans a chunk (on the last rank), and while
     a checkpoint is being saved (on rank 0, which saves); each time resumed: the run ends with the
-    plans, Assistant and trained tokens of an uninterrupted one."""
+    plans, Assistant and trained tokens of an uninterrupted one. Also under fairseq's default
+    data loader (--num-workers 1 --data-buffer-size 10: it reads ahead in its own thread and
+    waits for each chunk), where the resumed epoch's chunks come from a new loader."""
     args = [*FAULTY_TASK, "--max-epoch", "3", "--assistant-plan-chunks", "2",
-            "--save-interval-updates", "10", "--no-epoch-checkpoints", "--num-workers", "0",
-            "--data-buffer-size", "0", "--assistant-loss-history"]
+            "--save-interval-updates", "10", "--no-epoch-checkpoints", "--assistant-loss-history"]
+    if loader == "in-thread":
+        args += ["--num-workers", "0", "--data-buffer-size", "0"]
     start = train if ranks == 1 else torchrun
     start(m30k, tmp_path / "whole", *args)
     # the keep rule decides once per epoch plan and once per chunk re-plan; each resumed process
@@ -239,6 +244,46 @@ def write_shard(data, dest, n_pairs):
         for i in range(n_pairs):
             builder.add_item(source[i % len(source)])
         builder.finalize(str(dest / f"{prefix}.idx"))
+
+
+def assistant_of(data):
+    """The Assistant fairseq-train builds on *data* (the task, its training split and iterator
+    built in this process, as fairseq-train builds them)."""
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from runs import ARCHS
+
+    args = options.parse_args_and_arch(options.get_training_parser(), [
+        str(data), "-s", "de", "-t", "en", *AUTOASSIST, *ARCHS["transformer"], "--cpu",
+        "--max-tokens", "1000", "--no-save"])
+    task = tasks.setup_task(convert_namespace_to_omegaconf(args).task)
+    task.load_dataset("train", combine=True, epoch=1)
+    task.get_batch_iterator(task.dataset("train"), max_tokens=1000, seed=1, epoch=1)
+    return task.autoassist.assistant
+
+
+def test_sharded_data_statistics_count_every_shard(m30k, tmp_path):
+    """The Assistant's IDF and mean lengths count the training pairs of every shard (not only the
+    shard loaded first): the same whichever shard comes first, and equal to the formula of
+    assistant.py counted here sentence by sentence with Python sets."""
+    from fairseq.data import indexed_dataset
+
+    write_shard(m30k, tmp_path / "b", 700)
+    shards = [m30k, tmp_path / "b"]
+    forward, backward = (assistant_of(":".join(map(str, order))) for order in (shards, shards[::-1]))
+    one = assistant_of(m30k)
+    for k, lang in enumerate(("de", "en")):
+        sentences = [s.tolist() for d in shards for s in
+                     indexed_dataset.MMapIndexedDataset(str(d / f"train.de-en.{lang}"))]
+        n, df = len(sentences), np.zeros(len(forward.w[k]))
+        for tokens in sentences:
+            df[list(set(tokens))] += 1
+        want = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        np.testing.assert_allclose(forward.idf[k], want)
+        np.testing.assert_allclose(backward.idf[k], want)
+        assert forward.mean_len[k] == backward.mean_len[k] == pytest.approx(
+            sum(map(len, sentences)) / n)
+        assert not np.allclose(one.idf[k], want)  # the first shard alone counts otherwise
 
 
 def test_sharded_data_plans_each_shard_and_reset_dataloader_starts_a_new_assistant(m30k, tmp_path):

@@ -18,7 +18,7 @@ def config(**changed):
     cfg = {f: getattr(AutoAssistTranslationConfig, f) for f in
            AutoAssistTranslationConfig.__dataclass_fields__ if f.startswith("assistant_")}
     cfg.update({"assistant_" + k: v for k, v in changed.items()})
-    return SimpleNamespace(**cfg)
+    return SimpleNamespace(max_epoch=4, **cfg)
 
 
 def flags(**changed):
@@ -57,7 +57,8 @@ def test_grouped_shuffling_with_chunks_is_named():
 
 
 def test_freeze_without_init_stops():
-    with pytest.raises(SystemExit, match="--assistant-freeze without --assistant-init"):
+    # library code raises the plugin's error class (the task's hooks tell it and exit 1)
+    with pytest.raises(options.AutoAssistError, match="--assistant-freeze without --assistant-init"):
         options.check_training(config(freeze=True), AutoAssistTranslationConfig)
     options.check_training(config(freeze=True, init="run/checkpoint_last.pt"),
                            AutoAssistTranslationConfig)

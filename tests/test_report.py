@@ -3,6 +3,7 @@ filtered text prepared again, and bad input."""
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,7 +157,13 @@ def test_bad_input_stops_with_a_clear_error(m30k, planted, tmp_path):
     ids = tmp_path / "ids.txt"
     ids.write_text("3\nfour\n")
     planted_ck = planted["root"] / "ck" / "checkpoint_last.pt"
+    no_dict = tmp_path / "no_dict"  # the data directory without its target dictionary
+    no_dict.mkdir()
+    for f in Path(m30k).iterdir():
+        if f.name != "dict.en.txt":
+            (no_dict / f.name).symlink_to(f.resolve())
     cases = [
+        (no_dict, planted_ck, [], f"{no_dict / 'dict.en.txt'}: not found"),
         (m30k, ck / "checkpoint_last.pt", [], "an --assistant-off run: it holds no Assistant"),
         (m30k, stock / "checkpoint_last.pt", [], "a checkpoint of --task translation"),
         (m30k, planted_ck, [], "are not those of the run"),

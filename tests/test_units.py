@@ -136,7 +136,7 @@ def test_assistant_learns_a_synthetic_rule(features):
 
 
 def test_document_frequency_counts_sentences_not_tokens():
-    from fairseq_autoassist.assistant import document_frequency
+    from fairseq_autoassist.corpus import document_frequency
 
     tables, _, _, vocab = synthetic(n=1500)
     want = np.zeros(vocab, dtype=np.int64)

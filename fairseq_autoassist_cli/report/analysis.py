@@ -53,7 +53,7 @@ def top_features(assistant, tables, dictionaries, k=15):
     """The Assistant's *k* highest- and lowest-weighted tokens of each side (weights times IDF:
     what one token's share of a sentence adds to the logit of "hard"), among tokens in at least
     :func:`min_sentences` pairs (rarer tokens' weights say little about the corpus)."""
-    from fairseq_autoassist.assistant import document_frequency
+    from fairseq_autoassist.corpus import document_frequency
 
     out = {}
     for side, name in enumerate(("source", "target")):

@@ -36,6 +36,7 @@ def load(data, path, subset=None):
     from fairseq import checkpoint_utils, tasks
 
     from fairseq_autoassist.autoassist import build_assistant, saved_assistant
+    from fairseq_autoassist.corpus import shard_tables
     from fairseq_autoassist.history import LossHistory
     from fairseq_autoassist.tokens import PairTables
 
@@ -59,10 +60,13 @@ def load(data, path, subset=None):
         raise ReportError(f"--path {path}: it holds no Assistant ({e})") from e
 
     cfg.task.data = str(data)
-    try:
-        task = tasks.setup_task(cfg.task)
-    except SystemExit as e:  # the task names the missing dictionary
-        raise ReportError(str(e)) from e
+    missing = [path for path in (os.path.join(data, f"dict.{lang}.txt")
+                                 for lang in (cfg.task.source_lang, cfg.task.target_lang))
+               if not os.path.isfile(path)]
+    if missing:
+        raise ReportError(f"{', '.join(missing)}: not found (report a checkpoint on the data "
+                          "directory it was trained on)")
+    task = tasks.setup_task(cfg.task)
     sizes = [len(w) for w in assistant_state["w"]]
     dicts = [len(task.src_dict), len(task.tgt_dict)]
     if sizes != dicts:
@@ -92,8 +96,11 @@ def load(data, path, subset=None):
         tables = train_tables if subset == train_subset else PairTables(datasets[subset])
     except ValueError as e:
         raise ReportError(f"{data}: {e}") from e
-    # the Assistant's features (IDF, mean lengths) are those of the training split, as in training
-    assistant = build_assistant(cfg.task, train_tables, dicts[0], dicts[1], frozen=True)
+    # the Assistant's features (IDF, mean lengths) are those of the training split (of every
+    # shard of DATA_A:DATA_B:...), as in training
+    assistant = build_assistant(cfg.task, train_tables, dicts[0], dicts[1], frozen=True,
+                                corpus=shard_tables(cfg.task, train_tables, task.src_dict,
+                                                    task.tgt_dict))
     try:
         assistant.load_state_dict(assistant_state)
     except ValueError as e:
