@@ -32,5 +32,6 @@ setup(
         "fairseq-autoassist-dir=fairseq_autoassist_cli.user_dir:main",
         "fairseq-autoassist-torchrun=fairseq_autoassist_cli.torchrun:main",
         "fairseq-autoassist-report=fairseq_autoassist_cli.report.cli:main",
+        "fairseq-autoassist-flags=fairseq_autoassist_cli.flags:main",
     ]},
 )

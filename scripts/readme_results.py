@@ -1,0 +1,150 @@
+"""The README's results table and figure, from the committed results (the curve.csv files of
+the frontier protocol under docs/): quality against compute on the clean 10k Multi30k subset and
+on the same subset with 20% synthetic noise (3 seeds each, transformer-128, 16 epochs).
+
+    python -m scripts.readme_results            # rewrite the table in README.md and docs/results.png
+    python -m scripts.readme_results --check    # exit 1 when README.md's table is not current
+"""
+
+import argparse
+import csv
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLEAN = REPO / "docs" / "m30k10k-transformer128" / "curve.csv"
+NOISY = REPO / "docs" / "m30k10k-mixed-transformer128" / "curve.csv"
+FIGURE = REPO / "docs" / "results.png"
+BEGIN, END = "<!-- results table: scripts/readme_results.py -->", "<!-- end of results table -->"
+
+
+def read(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def pick(rows, run, rule="", budget=""):
+    """The rows of *run* (baseline, autoassist, random) with that rule or baseline budget, one
+    per seed."""
+    out = [r for r in rows if r["run"] == run and r["rule"] == rule
+           and (not budget or float(r["budget"] or 0) == budget)]
+    if not out:
+        raise SystemExit(f"readme_results: no {run} {rule or budget} rows")
+    return out
+
+
+def mean(rows, key):
+    return statistics.fmean(float(r[key] or 0) for r in rows)
+
+
+def summary():
+    """[(setting, run, rows, tokens of the setting's baseline at budget 1)] of the table."""
+    clean, noisy = read(CLEAN), read(NOISY)
+    seeds = {r["seed"] for r in pick(clean, "baseline", budget=1.0)}
+    clean_full = pick(clean, "baseline", budget=1.0)
+    noisy_full = pick(noisy, "baseline", budget=1.0)
+    base_c, base_n = mean(clean_full, "trained_target_tokens"), mean(noisy_full, "trained_target_tokens")
+    return seeds, [
+        ("clean", "baseline, 16 epochs", clean_full, base_c),
+        ("clean", "baseline, 12 epochs", pick(clean, "baseline", budget=0.75), base_c),
+        ("clean", "`infobatch` (default rule), 16 epochs", pick(clean, "autoassist", "infobatch"), base_c),
+        ("clean", "its random control", pick(clean, "random", "infobatch"), base_c),
+        ("20% noise", "baseline, 16 epochs", noisy_full, base_n),
+        ("20% noise", "`skip-noise`, 16 epochs", pick(noisy, "autoassist", "skip-noise"), base_n),
+        ("20% noise", "its random control", pick(noisy, "random", "skip-noise"), base_n),
+        ("20% noise", "baseline on the clean subset (the upper bound)", clean_full, base_n),
+    ]
+
+
+def table():
+    seeds, rows = summary()
+    out = [BEGIN, "",
+           f"| data | run | target tokens (× the baseline's) | test BLEU | valid NLL (bits) |",
+           "|---|---|---:|---:|---:|"]
+    for setting, run, rs, base in rows:
+        tokens = f"{mean(rs, 'trained_target_tokens') / base:.2f}"
+        extra = mean(rs, "extra_forward_tokens") if "extra_forward_tokens" in rs[0] else 0
+        if extra:
+            tokens += f" + {extra / base:.2f} forward only"
+        out.append(f"| {setting} | {run} | {tokens} | {mean(rs, 'bleu'):.2f} | "
+                   f"{mean(rs, 'valid_nll'):.3f} |")
+    out += ["", f"`transformer-128` on a 10k-pair Multi30k de-en subset (clean) and on the same "
+            "subset with 20% of its pairs made noisy (`data_prep.corrupt --mixed`), each run's "
+            f"learning rate decayed to 0 at its end; means of {len(seeds)} seeds. Per seed, the "
+            "frontiers and the commands: [docs/README.md](docs/README.md) (clean), "
+            "[docs/noise.md](docs/noise.md) (noise).", "", END]
+    return "\n".join(out)
+
+
+def figure(path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clean, noisy = read(CLEAN), read(NOISY)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False)
+    panels = [(axes[0], clean, "clean 10k Multi30k de-en", [("infobatch", "infobatch (default)")]),
+              (axes[1], noisy, "the same with 20% synthetic noise", [("skip-noise", "skip-noise")])]
+    for ax, rows, title, rules in panels:
+        base = mean(pick(rows, "baseline", budget=1.0), "trained_target_tokens")
+        budgets = sorted({float(r["budget"]) for r in rows if r["run"] == "baseline"
+                          and len(pick(rows, "baseline", budget=float(r["budget"]))) > 1})
+        points = [pick(rows, "baseline", budget=b) for b in budgets]
+        ax.plot([mean(p, "trained_target_tokens") / base for p in points],
+                [mean(p, "bleu") for p in points], "o-", color="black",
+                label="baseline at 8, 12, 16 epochs (its frontier)")
+        for (rule, label), color in zip(rules, ("tab:blue",)):
+            for run, marker, name in (("autoassist", "s", label), ("random", "^", "random control")):
+                rs = pick(rows, run, rule)
+                tokens = [float(r["trained_target_tokens"]) / base for r in rs]
+                c = color if run == "autoassist" else "tab:gray"
+                ax.scatter(tokens, [float(r["bleu"]) for r in rs], marker=marker, alpha=0.35, color=c)
+                ax.scatter([statistics.fmean(tokens)], [mean(rs, "bleu")], marker=marker, s=80,
+                           color=c, label=name)
+                forward = mean(rs, "extra_forward_tokens") / base if "extra_forward_tokens" in rs[0] else 0
+                if forward:  # its forward-only passes, counted in full: the most they can cost
+                    x = statistics.fmean(tokens)
+                    ax.plot([x, x + forward], [mean(rs, "bleu")] * 2, color=c, lw=1.5, ls=":",
+                            label=f"{name} + its forward-only passes")
+        if rows is noisy:
+            full = pick(clean, "baseline", budget=1.0)
+            ax.scatter([mean(full, "trained_target_tokens") / base], [mean(full, "bleu")],
+                       marker="*", s=160, color="tab:green", label="baseline on clean data")
+        ax.set_title(title)
+        ax.set_xlabel("trained target tokens (× the 16-epoch baseline's)")
+        ax.set_ylabel("test BLEU")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("transformer-128, 16 epochs, 3 seeds (small marks: seeds; large: means)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when README.md's results table is not the one the records give")
+    args = p.parse_args(argv)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    if BEGIN not in readme or END not in readme:
+        raise SystemExit(f"readme_results: README.md lacks the markers {BEGIN} ... {END}")
+    head, rest = readme.split(BEGIN, 1)
+    current = BEGIN + rest.split(END, 1)[0] + END
+    if args.check:
+        if current != table():
+            print("readme_results: README.md's results table is not current: run "
+                  "python -m scripts.readme_results", file=sys.stderr)
+            return 1
+        return 0
+    (REPO / "README.md").write_text(head + table() + rest.split(END, 1)[1], encoding="utf-8")
+    figure(FIGURE)
+    print(f"wrote the table of README.md and {FIGURE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
