@@ -31,13 +31,13 @@ import numpy as np
 import torch
 
 from .assistant import Assistant
+from .corpus import shard_tables
 from .options import anneal, fail, read_keep_rates
 from .pairs import PairState
 from .plan import EpochPlan, PlannedBatches, draws, split_parts
 from .ranks import Ranks, unpack
 from .records import PlanRecords
 from .rules import KeepRule
-from .corpus import shard_tables
 from .tokens import PairTables
 
 logger = logging.getLogger(__name__)

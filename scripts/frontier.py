@@ -34,7 +34,7 @@ import statistics
 
 import numpy as np
 
-from . import common, training
+from . import common, noise_flags, training
 from .common import CurveError, log
 from .evaluation import evaluate_checkpoint
 from .presets import PRESETS
@@ -86,14 +86,11 @@ def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=
 
 def planted_ids(data):
     """The ids of the pairs ``data_prep.corrupt`` corrupted in *data* (every kind), or of the
-    pairs ``data_prep.crawl_mixture`` labelled other than clean (``labels.json``), or None for
-    clean data."""
+    pairs ``data_prep.crawl_mixture`` labelled noise (``labels.json``: neither clean nor valid
+    crawl, as :mod:`scripts.noise_flags` counts them), or None for clean data."""
     path = os.path.join(str(data), "corrupted.json")
-    labelled = os.path.join(str(data), "labels.json")
-    if not os.path.exists(path) and os.path.exists(labelled):
-        with open(labelled, encoding="utf-8") as f:
-            labels = json.load(f)["labels"]
-        return [i for i, label in enumerate(labels) if label != "clean"]
+    if not os.path.exists(path) and os.path.exists(os.path.join(str(data), "labels.json")):
+        return np.flatnonzero(~np.isin(noise_flags.labels_of(data, None), noise_flags.VALID)).tolist()
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
