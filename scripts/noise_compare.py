@@ -90,8 +90,10 @@ def collect(args):
     return points
 
 
-def relate(points):
-    """Ratios to the same seed's noisy baseline at budget 1 and the BLEU gap recovered."""
+def relate(points, walls=True):
+    """Ratios to the same seed's noisy baseline at budget 1 and the BLEU gap recovered (only where
+    the clean baseline is above the noisy one: with no gap there is nothing to recover). Without
+    *walls* (runs measured under different loads) no wall ratio."""
     ref = {p["seed"]: p for p in points if p["method"] == "noisy baseline 1"}
     clean = {p["seed"]: p for p in points if p["method"] == "clean baseline 1"}
     for p in points:
@@ -100,10 +102,11 @@ def relate(points):
             continue
         p["tokens_ratio"] = p["trained_target_tokens"] / b["trained_target_tokens"]
         p["forward_ratio"] = p["extra_forward_tokens"] / b["trained_target_tokens"]
-        p["wall_ratio"] = p["wall_seconds"] / b["wall_seconds"]
+        if walls:
+            p["wall_ratio"] = p["wall_seconds"] / b["wall_seconds"]
         p["nll_vs_noisy"] = p["valid_nll"] - b["valid_nll"]
         p["bleu_vs_noisy"] = p["bleu"] - b["bleu"]
-        if c is not None and c["bleu"] != b["bleu"]:
+        if c is not None and c["bleu"] > b["bleu"]:
             p["gap_recovered"] = (p["bleu"] - b["bleu"]) / (c["bleu"] - b["bleu"])
     return points
 
@@ -139,7 +142,7 @@ def _f(x, digits=2, pct=False):
     return f"{100 * x:.0f}%" if pct else f"{x:,.{digits}f}"
 
 
-def markdown(points, means):
+def markdown(points, means, walls=True):
     lines = ["| method | seed | target tokens (× noisy) | extra forward (×) | wall s (×) | "
              "valid NLL (Δ) | BLEU (Δ) | gap recovered |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for p in sorted(points, key=lambda p: (p["seed"], _order(p["method"]))):
@@ -151,7 +154,9 @@ def markdown(points, means):
             f"({_f(p.get('bleu_vs_noisy'))}) | {_f(p.get('gap_recovered'), pct=True)} |")
     lines += ["", "Wall-time ratios compare runs trained in one invocation of the scripts, one at "
               "a time; runs of another invocation (another day, another load) compare by tokens "
-              "only.", "", "Mean over the seeds each method has:", "",
+              "only." if walls else "Wall-time ratios left out (--no-wall-ratios): these runs' "
+              "wall times were measured under different loads; they compare by tokens.",
+              "", "Mean over the seeds each method has:", "",
               "| method | seeds | target tokens × | extra forward × | wall × | valid NLL | BLEU | "
               "gap recovered |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for m in means:
@@ -162,7 +167,7 @@ def markdown(points, means):
     return "\n".join(lines) + "\n"
 
 
-def plot(means, path):
+def plot(means, path, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -191,7 +196,7 @@ def plot(means, path):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle("Training through noise: mean over the seeds each method has")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -202,23 +207,28 @@ def main(argv=None):
     p.add_argument("--clean", required=True, help="curve.sh --out of the clean corpus")
     p.add_argument("--offline", help="scripts/offline_filter.py --out")
     p.add_argument("--oracle", help="curve.sh --out of the corpus without its planted pairs")
+    p.add_argument("--no-wall-ratios", action="store_true",
+                   help="leave the wall-time ratios out: the runs' wall times were not measured "
+                        "under the same load (say how they compare in the text)")
     p.add_argument("--seeds", help="only these seeds, comma-separated (default: those with a "
                                    "noisy baseline at budget 1)")
     p.add_argument("--out", required=True, help="output prefix (.json, .md, .png)")
+    p.add_argument("--title", default="Training through noise: mean over the seeds each method has",
+                   help="the figure's title")
     args = p.parse_args(argv)
     points = collect(args)
     keep = ({int(s) for s in args.seeds.split(",")} if args.seeds else
             {q["seed"] for q in points if q["method"] == "noisy baseline 1"})
     points = [q for q in points if q["seed"] in keep]
-    points = relate(points)
+    points = relate(points, walls=not args.no_wall_ratios)
     means = mean_rows(points)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"points": points, "means": means}, indent=1)
                                         + "\n")
-    text = markdown(points, means)
+    text = markdown(points, means, walls=not args.no_wall_ratios)
     out.with_suffix(".md").write_text(text)
-    plot(means, out.with_suffix(".png"))
+    plot(means, out.with_suffix(".png"), args.title)
     print(text)
 
 
