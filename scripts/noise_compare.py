@@ -14,8 +14,8 @@ Inputs (each a ``scripts/curve.sh --epochs E`` output directory with its ``curve
 Per seed and method: trained target tokens, the target tokens of forward passes without backward
 (the skip-noise rule's contrast, the offline report's), wall seconds (warm-up, report and
 retrain for the offline path), valid NLL and test BLEU, with their ratios to the noisy baseline at
-budget 1 of the same seed and the share of the BLEU gap between the noisy and the clean baseline
-recovered. Writes ``OUT.json``, ``OUT.md`` and ``OUT.png``.
+budget 1 of the same seed (wall time: the one trained in the same invocation, see ``collect``) and
+the share of the BLEU gap between the noisy and the clean baseline recovered. Writes ``OUT.json``, ``OUT.md`` and ``OUT.png``.
 
     python -m scripts.noise_compare --noisy runs/frontier-m30k10k-mixed \\
         --clean docs/m30k10k-transformer128 --offline runs/offline-m30k10k-mixed \\
@@ -49,24 +49,46 @@ def point(row, method, **extra):
             **{k: row[k] for k in NUMERIC}, **extra}
 
 
+def wall_references(rows):
+    """{seed: wall seconds} of the noisy baselines at budget 1 among *rows* (one invocation's)."""
+    return {r["seed"]: r["wall_seconds"] for r in rows
+            if r["run"] == "baseline" and r["budget"] == 1.0}
+
+
 def collect(args):
-    """Every (method, seed) point of the inputs."""
+    """Every (method, seed) point of the inputs. A point's ``wall_reference`` is the wall time of
+    the same seed's noisy baseline at budget 1 trained in the same invocation: the one in the same
+    curve*.csv of ``--noisy``, or for the offline path and the heuristic filter the one in
+    ``--wall-baselines``; without one the point has no wall ratio."""
     points, seen = [], set()
-    rows = [r for path in sorted(Path(args.noisy).glob("curve*.csv")) for r in read_curve(path)]
-    for r in rows:
-        key = (r["run"], r["rule"], r["budget"], r["seed"])
-        if key in seen:  # a baseline in the curve.csv of each invocation
-            continue
-        seen.add(key)
-        if r["run"] == "baseline":
-            points.append(point(r, f"noisy baseline {r['budget']:g}", budget=r["budget"]))
-        elif r["run"] == "autoassist":
-            points.append(point(r, r["rule"]))
-        elif r["run"] == "random":
-            points.append(point(r, f"{r['rule']} random control"))
+    for path in sorted(Path(args.noisy).glob("curve*.csv")):
+        rows = read_curve(path)
+        walls = wall_references(rows)
+        for r in rows:
+            key = (r["run"], r["rule"], r["budget"], r["seed"])
+            if key in seen:  # a baseline in the curve.csv of each invocation
+                continue
+            seen.add(key)
+            extra = {"wall_reference": walls[r["seed"]]} if r["seed"] in walls else {}
+            if r["run"] == "baseline":
+                points.append(point(r, f"noisy baseline {r['budget']:g}", budget=r["budget"],
+                                    **extra))
+            elif r["run"] == "autoassist":
+                points.append(point(r, r["rule"], **extra))
+            elif r["run"] == "random":
+                points.append(point(r, f"{r['rule']} random control", **extra))
     for r in read_curve(Path(args.clean, "curve.csv")):
         if r["run"] == "baseline":
             points.append(point(r, f"clean baseline {r['budget']:g}", budget=r["budget"]))
+    offline_walls = wall_references(read_curve(args.wall_baselines)) \
+        if getattr(args, "wall_baselines", None) else {}
+
+    def offline_point(r, method):
+        p = point(r, method)
+        if r["seed"] in offline_walls:
+            p["wall_reference"] = offline_walls[r["seed"]]
+        return p
+
     if args.offline:
         for seed_dir in sorted(Path(args.offline).glob("seed*")):
             stage = Path(seed_dir, "offline.json")
@@ -75,14 +97,14 @@ def collect(args):
                 continue
             cost = json.loads(stage.read_text())
             r = rows[-1]
-            p = point(r, "offline path")
+            p = offline_point(r, "offline path")
             p["trained_target_tokens"] += cost["warmup_target_tokens"]
             p["extra_forward_tokens"] += cost["report_forward_target_tokens"]
             p["wall_seconds"] += cost["warmup_wall_seconds"] + cost["report_wall_seconds"]
             p["dropped"] = cost["dropped"]
             points.append(p)
         for r in read_curve(Path(args.offline, "heuristic", "train", "curve.csv")):
-            points.append(point(r, "heuristic filter"))
+            points.append(offline_point(r, "heuristic filter"))
     if args.oracle:
         for r in read_curve(Path(args.oracle, "curve.csv")):
             if r["run"] == "baseline" and r["budget"] == 1.0:
@@ -92,8 +114,8 @@ def collect(args):
 
 def relate(points, walls=True):
     """Ratios to the same seed's noisy baseline at budget 1 and the BLEU gap recovered (only where
-    the clean baseline is above the noisy one: with no gap there is nothing to recover). Without
-    *walls* (runs measured under different loads) no wall ratio."""
+    the clean baseline is above the noisy one: with no gap there is nothing to recover). The wall
+    ratio is to the point's ``wall_reference`` (collect); without *walls* there is none."""
     ref = {p["seed"]: p for p in points if p["method"] == "noisy baseline 1"}
     clean = {p["seed"]: p for p in points if p["method"] == "clean baseline 1"}
     for p in points:
@@ -102,8 +124,8 @@ def relate(points, walls=True):
             continue
         p["tokens_ratio"] = p["trained_target_tokens"] / b["trained_target_tokens"]
         p["forward_ratio"] = p["extra_forward_tokens"] / b["trained_target_tokens"]
-        if walls:
-            p["wall_ratio"] = p["wall_seconds"] / b["wall_seconds"]
+        if walls and "wall_reference" in p:
+            p["wall_ratio"] = p["wall_seconds"] / p["wall_reference"]
         p["nll_vs_noisy"] = p["valid_nll"] - b["valid_nll"]
         p["bleu_vs_noisy"] = p["bleu"] - b["bleu"]
         if c is not None and c["bleu"] > b["bleu"]:
@@ -207,6 +229,10 @@ def main(argv=None):
     p.add_argument("--clean", required=True, help="curve.sh --out of the clean corpus")
     p.add_argument("--offline", help="scripts/offline_filter.py --out")
     p.add_argument("--oracle", help="curve.sh --out of the corpus without its planted pairs")
+    p.add_argument("--wall-baselines",
+                   help="a curve.csv with the noisy baselines at budget 1 retrained in the "
+                        "invocation of --offline's trainings: their wall-time reference "
+                        "(without it they have no wall ratio)")
     p.add_argument("--no-wall-ratios", action="store_true",
                    help="leave the wall-time ratios out: the runs' wall times were not measured "
                         "under the same load (say how they compare in the text)")

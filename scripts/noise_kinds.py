@@ -1,0 +1,171 @@
+"""Each synthetic kind of noise alone: one table and one figure over the kinds (docs/noise.md),
+from the committed records of ``scripts/curve.sh`` (the noisy baseline at budget 1, skip-noise and
+its random control) and ``scripts/offline_filter.py`` (the heuristic filter's training) per kind,
+beside the clean corpus's frontier.
+
+Per kind and method: trained target tokens, forward-only tokens and wall time as multiples of the
+kind's noisy baseline (one invocation per kind: the baseline, the rule, its control, then the
+filter's training), valid NLL and test BLEU, the share of the BLEU gap to the clean baseline
+recovered, and which pairs the method dropped: at the last epoch (the rule's plan records, in
+``train.json``'s ``planted``; the filter's ``heuristic.json``) the pairs dropped, the share of them
+that were planted (precision) and the share of the planted pairs dropped (recall).
+
+    python -m scripts.noise_kinds --kinds misaligned,untranslated \\
+        --noisy 'docs/m30k10k-kinds-transformer128/{kind}' \\
+        --offline 'docs/m30k10k-kinds-transformer128/{kind}-filter' \\
+        --clean docs/m30k10k-transformer128 --out docs/noise/kinds
+"""
+
+import argparse
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from scripts import noise_compare
+
+METHODS = ("noisy baseline 1", "skip-noise", "skip-noise random control", "heuristic filter")
+RUN_DIRS = {"skip-noise": "skip-noise", "skip-noise random control": "skip-noise-random"}
+
+
+def last_drops(noisy, seed, method):
+    """The last epoch's {dropped, precision, recall} of the rule's (or control's) run."""
+    path = Path(noisy, "records", f"seed{seed}", RUN_DIRS[method], "train.json")
+    if not path.is_file():
+        path = Path(noisy, f"seed{seed}", RUN_DIRS[method], "train.json")
+    planted = json.loads(path.read_text(encoding="utf-8")).get("planted") or {}
+    if not planted:
+        return None
+    return planted[max(planted, key=int)]
+
+
+def filter_drops(offline):
+    path = Path(offline, "heuristic", "heuristic.json")
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text(encoding="utf-8"))["dropped"]
+    return {"dropped": d["dropped"], "precision": d.get("precision"),
+            "recall": d.get("recall_all")}
+
+
+def kind_points(kind, args):
+    """The relate()d points of one kind (its seed with a noisy baseline at budget 1), or []."""
+    noisy, offline = args.noisy.format(kind=kind), args.offline.format(kind=kind)
+    if not Path(noisy, "curve.csv").is_file():
+        return []
+    # the filter trained right after the kind's baseline, rule and control: one invocation
+    points = noise_compare.collect(SimpleNamespace(noisy=noisy, clean=args.clean, offline=offline,
+                                                   oracle=None,
+                                                   wall_baselines=Path(noisy, "curve.csv")))
+    seeds = {p["seed"] for p in points if p["method"] == "noisy baseline 1"}
+    points = noise_compare.relate([p for p in points if p["seed"] in seeds])
+    for p in points:
+        p["kind"] = kind
+        if p["method"] in RUN_DIRS:
+            p["drops"] = last_drops(noisy, p["seed"], p["method"])
+        elif p["method"] == "heuristic filter":
+            p["drops"] = filter_drops(offline)
+    keep = [p for p in points if p["method"] in METHODS or p["method"].startswith("clean baseline")]
+    return sorted(keep, key=lambda p: (p["seed"], noise_compare._order(p["method"])))
+
+
+def _f(x, fmt="{:.2f}"):
+    return "–" if x is None else fmt.format(x)
+
+
+def markdown(points, missing):
+    lines = ["| kind | method | tokens × | forward × | wall × | valid NLL (Δ) | BLEU (Δ) | "
+             "gap recovered | dropped at the end | precision | recall |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in points:
+        if p["method"].startswith("clean baseline"):
+            continue
+        d = p.get("drops") or {}
+        lines.append(
+            f"| {p['kind']} | {p['method']} | {_f(p.get('tokens_ratio'))} | "
+            f"{_f(p.get('forward_ratio'))} | {_f(p.get('wall_ratio'))} | "
+            f"{p['valid_nll']:.3f} ({_f(p.get('nll_vs_noisy'), '{:+.3f}')}) | {p['bleu']:.2f} "
+            f"({_f(p.get('bleu_vs_noisy'), '{:+.2f}')}) | "
+            f"{_f(p.get('gap_recovered'), '{:.0%}')} | {d.get('dropped', '–')} | "
+            f"{_f(d.get('precision'))} | {_f(d.get('recall'))} |")
+    clean = next((p for p in points if p["method"] == "clean baseline 1"), None)
+    if clean:
+        lines += ["", f"Clean baseline (seed {clean['seed']}, budget 1): {clean['valid_nll']:.3f} "
+                  f"bits, {clean['bleu']:.2f} BLEU, {clean['trained_target_tokens']:,.0f} tokens."]
+    if missing:
+        lines += ["", "Not run yet: " + ", ".join(missing) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(points, kinds, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(4, len(kinds))
+    rows = (len(kinds) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    style = {"noisy baseline 1": ("s", "0.6"), "skip-noise": ("D", "C0"),
+             "skip-noise random control": ("v", "C1"), "heuristic filter": ("^", "C2")}
+    for ax, kind in zip(axes.flat, kinds):
+        mine = [p for p in points if p["kind"] == kind]
+        clean = sorted((p for p in mine if p["method"].startswith("clean baseline")
+                        and p["trained_target_tokens"] <= 1.05 * max(
+                            q["trained_target_tokens"] for q in mine
+                            if q["method"] == "noisy baseline 1")),
+                       key=lambda p: p["trained_target_tokens"])
+        ax.plot([p["trained_target_tokens"] / 1e6 for p in clean], [p["bleu"] for p in clean],
+                "o-", color="0.3", label="clean baseline (budgets)")
+        for p in mine:
+            if p["method"] not in style:
+                continue
+            mark, color = style[p["method"]]
+            x = (p["trained_target_tokens"] + p["extra_forward_tokens"]) / 1e6
+            ax.plot([x], [p["bleu"]], mark, color=color, label=p["method"])
+            if p["extra_forward_tokens"]:
+                ax.plot([p["trained_target_tokens"] / 1e6, x], [p["bleu"]] * 2, "-", color=color,
+                        lw=0.8)
+                ax.plot([p["trained_target_tokens"] / 1e6], [p["bleu"]], mark, mfc="none",
+                        color=color)
+        ax.set_title(kind, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("target tokens (M)", fontsize=8)
+        ax.set_ylabel("test BLEU", fontsize=8)
+    for ax in list(axes.flat)[len(kinds):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle("Each kind alone at 20%: test BLEU against trained (hollow) + forward-only "
+                 "(filled) target tokens", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--kinds", required=True, help="comma-separated kinds, in table order")
+    p.add_argument("--noisy", required=True,
+                   help="curve.sh --out of a kind's noisy corpus, with {kind} for the kind")
+    p.add_argument("--offline", required=True,
+                   help="offline_filter.py --out of a kind, with {kind} for the kind")
+    p.add_argument("--clean", required=True, help="curve.sh --out of the clean corpus")
+    p.add_argument("--out", required=True, help="output prefix (.json, .md, .png)")
+    args = p.parse_args(argv)
+    kinds = [k for k in args.kinds.split(",") if k]
+    points, done, missing = [], [], []
+    for kind in kinds:
+        mine = kind_points(kind, args)
+        (done if mine else missing).append(kind)
+        points += mine
+    if not done:
+        raise SystemExit("noise_kinds: no kind has a noisy baseline yet")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"points": points, "not_run": missing},
+                                                   indent=1) + "\n")
+    text = markdown(points, missing)
+    out.with_suffix(".md").write_text(text)
+    plot(points, done, out.with_suffix(".png"))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
