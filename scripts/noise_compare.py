@@ -80,8 +80,7 @@ def collect(args):
     for r in read_curve(Path(args.clean, "curve.csv")):
         if r["run"] == "baseline":
             points.append(point(r, f"clean baseline {r['budget']:g}", budget=r["budget"]))
-    offline_walls = wall_references(read_curve(args.wall_baselines)) \
-        if getattr(args, "wall_baselines", None) else {}
+    offline_walls = wall_references(read_curve(args.wall_baselines)) if args.wall_baselines else {}
 
     def offline_point(r, method):
         p = point(r, method)
@@ -189,6 +188,18 @@ def markdown(points, means, walls=True):
     return "\n".join(lines) + "\n"
 
 
+def draw_point(ax, m, quality, marker="D", color=None):
+    """One method's point at its trained plus forward-only tokens (filled), and, where it made
+    forward-only passes, a hollow marker at its trained tokens alone joined to it."""
+    x = (m["trained_target_tokens"] + m["extra_forward_tokens"]) / 1e6
+    (mark,) = ax.plot([x], [m[quality]], marker, color=color, label=m["method"])
+    if m["extra_forward_tokens"]:
+        ax.plot([m["trained_target_tokens"] / 1e6, x], [m[quality]] * 2, "-",
+                color=mark.get_color(), lw=0.8)
+        ax.plot([m["trained_target_tokens"] / 1e6], [m[quality]], marker, mfc="none",
+                color=mark.get_color())
+
+
 def plot(means, path, title):
     import matplotlib
     matplotlib.use("Agg")
@@ -205,15 +216,8 @@ def plot(means, path, title):
                         style, color="0.3" if corpus == "clean" else "0.6",
                         label=f"{corpus} baseline (budgets)")
         for m in means:
-            if "baseline" in m["method"]:
-                continue
-            x = (m["trained_target_tokens"] + m["extra_forward_tokens"]) / 1e6
-            (mark,) = ax.plot([x], [m[quality]], "D", label=m["method"])
-            if m["extra_forward_tokens"]:  # hollow: the trained tokens alone
-                ax.plot([m["trained_target_tokens"] / 1e6, x], [m[quality]] * 2, "-",
-                        color=mark.get_color(), lw=0.8)
-                ax.plot([m["trained_target_tokens"] / 1e6], [m[quality]], "D", mfc="none",
-                        color=mark.get_color())
+            if "baseline" not in m["method"]:
+                draw_point(ax, m, quality)
         ax.set_xlabel("target tokens: trained (hollow) + forward-only (filled), millions")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -118,14 +118,7 @@ def plot(points, kinds, path):
         for p in mine:
             if p["method"] not in style:
                 continue
-            mark, color = style[p["method"]]
-            x = (p["trained_target_tokens"] + p["extra_forward_tokens"]) / 1e6
-            ax.plot([x], [p["bleu"]], mark, color=color, label=p["method"])
-            if p["extra_forward_tokens"]:
-                ax.plot([p["trained_target_tokens"] / 1e6, x], [p["bleu"]] * 2, "-", color=color,
-                        lw=0.8)
-                ax.plot([p["trained_target_tokens"] / 1e6], [p["bleu"]], mark, mfc="none",
-                        color=color)
+            noise_compare.draw_point(ax, p, "bleu", *style[p["method"]])
         ax.set_title(kind, fontsize=9)
         ax.grid(alpha=0.3)
         ax.set_xlabel("target tokens (M)", fontsize=8)
