@@ -157,10 +157,9 @@ def mean_rows(points):
     return out
 
 
-def _f(x, digits=2, pct=False):
-    if x is None:
-        return "–"
-    return f"{100 * x:.0f}%" if pct else f"{x:,.{digits}f}"
+def fmt(x, spec=",.2f"):
+    """*x* in the format *spec* (``format(x, spec)``), or "–" where there is no value."""
+    return "–" if x is None else format(x, spec)
 
 
 def markdown(points, means, walls=True):
@@ -169,10 +168,10 @@ def markdown(points, means, walls=True):
     for p in sorted(points, key=lambda p: (p["seed"], _order(p["method"]))):
         lines.append(
             f"| {p['method']} | {p['seed']} | {p['trained_target_tokens']:,.0f} "
-            f"({_f(p.get('tokens_ratio'))}) | {p['extra_forward_tokens']:,.0f} "
-            f"({_f(p.get('forward_ratio'))}) | {p['wall_seconds']:.1f} ({_f(p.get('wall_ratio'))}) | "
-            f"{p['valid_nll']:.3f} ({_f(p.get('nll_vs_noisy'), 3)}) | {p['bleu']:.2f} "
-            f"({_f(p.get('bleu_vs_noisy'))}) | {_f(p.get('gap_recovered'), pct=True)} |")
+            f"({fmt(p.get('tokens_ratio'))}) | {p['extra_forward_tokens']:,.0f} "
+            f"({fmt(p.get('forward_ratio'))}) | {p['wall_seconds']:.1f} ({fmt(p.get('wall_ratio'))}) | "
+            f"{p['valid_nll']:.3f} ({fmt(p.get('nll_vs_noisy'), ',.3f')}) | {p['bleu']:.2f} "
+            f"({fmt(p.get('bleu_vs_noisy'))}) | {fmt(p.get('gap_recovered'), '.0%')} |")
     lines += ["", "Wall-time ratios compare runs trained in one invocation of the scripts, one at "
               "a time; runs of another invocation (another day, another load) compare by tokens "
               "only." if walls else "Wall-time ratios left out (--no-wall-ratios): these runs' "
@@ -182,9 +181,9 @@ def markdown(points, means, walls=True):
               "gap recovered |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for m in means:
         lines.append(
-            f"| {m['method']} | {','.join(map(str, m['seeds']))} | {_f(m.get('tokens_ratio'))} | "
-            f"{_f(m.get('forward_ratio'))} | {_f(m.get('wall_ratio'))} | {m['valid_nll']:.3f} | "
-            f"{m['bleu']:.2f} | {_f(m.get('gap_recovered'), pct=True)} |")
+            f"| {m['method']} | {','.join(map(str, m['seeds']))} | {fmt(m.get('tokens_ratio'))} | "
+            f"{fmt(m.get('forward_ratio'))} | {fmt(m.get('wall_ratio'))} | {m['valid_nll']:.3f} | "
+            f"{m['bleu']:.2f} | {fmt(m.get('gap_recovered'), '.0%')} |")
     return "\n".join(lines) + "\n"
 
 

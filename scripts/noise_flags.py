@@ -36,9 +36,6 @@ VALID = ("clean", "V")  # labels of pairs that are not noise: data_prep's clean 
 def flags(data, checkpoint):
     """{"pairs", "threshold", the flagged pairs' precision and recall of noise (labels other than
     VALID), per label: pairs, data-flagged and contrast-flagged shares}."""
-    import torch
-
-    from fairseq_autoassist.autoassist import saved_assistant
     from fairseq_autoassist.noise_rule import watch_noise
     from fairseq_autoassist_cli.report.load import load
 
@@ -48,8 +45,7 @@ def flags(data, checkpoint):
         raise SystemExit(f"noise_flags: error: {checkpoint} is a run of --assistant-rule "
                          f"{cfg.assistant_rule}, not skip-noise")
     watch = watch_noise(cfg, run.tables, run.dataset, (run.task.src_dict, run.task.tgt_dict))
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    watch.load_state_dict(saved_assistant(state, "noise"))
+    watch.load_state_dict(run.noise_state)
     data_flag = watch.data > watch.threshold
     contrast_flag = (watch.evidence() > watch.threshold) & ~data_flag
     labels = labels_of(data, len(watch.data))

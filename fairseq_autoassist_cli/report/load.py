@@ -27,6 +27,7 @@ class Run:
     epoch: int  # the epoch the checkpoint was saved in
     num_updates: int
     history: object = None  # fairseq_autoassist.history.LossHistory (--assistant-loss-history)
+    noise_state: object = None  # the skip-noise rule's saved per-pair state (--assistant-rule skip-noise)
 
 
 def load(data, path, subset=None):
@@ -116,7 +117,8 @@ def load(data, path, subset=None):
     optimizer_history = state.get("optimizer_history") or [{}]
     return Run(cfg=cfg, task=task, model=model, assistant=assistant, dataset=datasets[subset],
                tables=tables, is_train=subset == train_subset, epoch=int(assistant.epoch),
-               num_updates=int(optimizer_history[-1].get("num_updates", 0)), history=history)
+               num_updates=int(optimizer_history[-1].get("num_updates", 0)), history=history,
+               noise_state=saved_assistant(state, "noise"))
 
 
 def valid_dataset(run):
