@@ -8,7 +8,8 @@ kind's noisy baseline (one invocation per kind: the baseline, the rule, its cont
 filter's training), valid NLL and test BLEU, the share of the BLEU gap to the clean baseline
 recovered, and which pairs the method dropped: at the last epoch (the rule's plan records, in
 ``train.json``'s ``planted``; the filter's ``heuristic.json``) the pairs dropped, the share of them
-that were planted (precision) and the share of the planted pairs dropped (recall).
+that were planted (precision) and the share of the planted pairs dropped (recall); then
+skip-noise's precision and recall in every epoch.
 
     python -m scripts.noise_kinds --kinds misaligned,untranslated \\
         --noisy 'docs/m30k10k-kinds-transformer128/{kind}' \\
@@ -28,15 +29,13 @@ METHODS = ("noisy baseline 1", "skip-noise", "skip-noise random control", "heuri
 RUN_DIRS = {"skip-noise": "skip-noise", "skip-noise random control": "skip-noise-random"}
 
 
-def last_drops(noisy, seed, method):
-    """The last epoch's {dropped, precision, recall} of the rule's (or control's) run."""
+def epoch_drops(noisy, seed, method):
+    """{epoch: {dropped, planted_dropped, precision, recall}} of the rule's (or control's) run."""
     path = Path(noisy, "records", f"seed{seed}", RUN_DIRS[method], "train.json")
     if not path.is_file():
         path = Path(noisy, f"seed{seed}", RUN_DIRS[method], "train.json")
     planted = json.loads(path.read_text(encoding="utf-8")).get("planted") or {}
-    if not planted:
-        return None
-    return planted[max(planted, key=int)]
+    return {int(epoch): d for epoch, d in planted.items()}
 
 
 def filter_drops(offline):
@@ -62,7 +61,9 @@ def kind_points(kind, args):
     for p in points:
         p["kind"] = kind
         if p["method"] in RUN_DIRS:
-            p["drops"] = last_drops(noisy, p["seed"], p["method"])
+            per_epoch = epoch_drops(noisy, p["seed"], p["method"])
+            p["drops"] = per_epoch[max(per_epoch)] if per_epoch else None
+            p["drops_per_epoch"] = per_epoch
         elif p["method"] == "heuristic filter":
             p["drops"] = filter_drops(offline)
     keep = [p for p in points if p["method"] in METHODS or p["method"].startswith("clean baseline")]
@@ -88,9 +89,27 @@ def markdown(points, missing):
     if clean:
         lines += ["", f"Clean baseline (seed {clean['seed']}, budget 1): {clean['valid_nll']:.3f} "
                   f"bits, {clean['bleu']:.2f} BLEU, {clean['trained_target_tokens']:,.0f} tokens."]
+    lines += ["", *epoch_table(points)]
     if missing:
         lines += ["", "Not run yet: " + ", ".join(missing) + "."]
     return "\n".join(lines) + "\n"
+
+
+def epoch_table(points, method="skip-noise"):
+    """Markdown lines: per kind, *method*'s precision / recall of the planted pairs per epoch."""
+    runs = [p for p in points if p["method"] == method and p.get("drops_per_epoch")]
+    if not runs:
+        return []
+    epochs = sorted({e for p in runs for e in p["drops_per_epoch"]})
+    lines = [f"{method}: precision / recall of the planted pairs among its drops, per epoch",
+             "", "| kind | " + " | ".join(str(e) for e in epochs) + " |",
+             "|---|" + "---:|" * len(epochs)]
+    for p in runs:
+        cells = [p["drops_per_epoch"].get(e) for e in epochs]
+        lines.append(f"| {p['kind']} | " + " | ".join(
+            "–" if d is None or not d["dropped"] else
+            f"{fmt(d.get('precision'))} / {fmt(d.get('recall'))}" for d in cells) + " |")
+    return lines
 
 
 def plot(points, kinds, path):
