@@ -7,7 +7,7 @@ Per kind and method: trained target tokens, forward-only tokens and wall time as
 kind's noisy baseline (one invocation per kind: the baseline, the rule, its control, then the
 filter's training), valid NLL and test BLEU, the share of the BLEU gap to the clean baseline
 recovered, and which pairs the method dropped: at the last epoch (the rule's plan records, in
-``train.json``'s ``planted``; the filter's ``heuristic.json``) the pairs dropped, the share of them
+``summary.json``'s ``planted``; the filter's ``heuristic.json``) the pairs dropped, the share of them
 that were planted (precision) and the share of the planted pairs dropped (recall); then
 skip-noise's precision and recall in every epoch.
 
@@ -30,12 +30,11 @@ RUN_DIRS = {"skip-noise": "skip-noise", "skip-noise random control": "skip-noise
 
 
 def epoch_drops(noisy, seed, method):
-    """{epoch: {dropped, planted_dropped, precision, recall}} of the rule's (or control's) run."""
-    path = Path(noisy, "records", f"seed{seed}", RUN_DIRS[method], "train.json")
-    if not path.is_file():
-        path = Path(noisy, f"seed{seed}", RUN_DIRS[method], "train.json")
-    planted = json.loads(path.read_text(encoding="utf-8")).get("planted") or {}
-    return {int(epoch): d for epoch, d in planted.items()}
+    """{epoch: {dropped, planted_dropped, precision, recall}} of the rule's (or control's) run,
+    as ``scripts/curve.sh`` summed them up (summary.json's ``planted``)."""
+    summary = json.loads(Path(noisy, "summary.json").read_text(encoding="utf-8"))
+    runs = (summary.get("planted") or {}).get("runs", {})
+    return {int(epoch): d for epoch, d in runs.get(f"seed{seed}/{RUN_DIRS[method]}", {}).items()}
 
 
 def filter_drops(offline):

@@ -62,18 +62,17 @@ def test_a_wall_ratio_is_to_the_baseline_of_the_same_invocation(tmp_path):
 
 
 def test_kinds_epoch_table_reads_the_rules_drops_per_epoch(tmp_path):
-    """scripts/noise_kinds.py: skip-noise's precision / recall per epoch from train.json's
+    """scripts/noise_kinds.py: skip-noise's precision / recall per epoch from summary.json's
     ``planted`` records; an epoch without drops (the warm-up) shows as "–"."""
     import json
 
     from scripts import noise_kinds
 
-    run = tmp_path / "records" / "seed1" / "skip-noise"
-    run.mkdir(parents=True)
-    (run / "train.json").write_text(json.dumps({"planted": {
-        "1": {"dropped": 0, "planted_dropped": 0, "precision": None, "recall": 0.0},
-        "2": {"dropped": 10, "planted_dropped": 9, "precision": 0.9, "recall": 0.45},
-        "3": {"dropped": 8, "planted_dropped": 8, "precision": 1.0, "recall": 0.4}}}))
+    (tmp_path / "summary.json").write_text(json.dumps({"planted": {"pairs": 20, "runs": {
+        "seed1/skip-noise": {
+            "1": {"dropped": 0, "planted_dropped": 0, "precision": None, "recall": 0.0},
+            "2": {"dropped": 10, "planted_dropped": 9, "precision": 0.9, "recall": 0.45},
+            "3": {"dropped": 8, "planted_dropped": 8, "precision": 1.0, "recall": 0.4}}}}}))
     per_epoch = noise_kinds.epoch_drops(tmp_path, 1, "skip-noise")
     assert sorted(per_epoch) == [1, 2, 3]
     lines = noise_kinds.epoch_table([{"kind": "copies", "method": "skip-noise",
