@@ -104,6 +104,37 @@ def _flag(name):
     return "--assistant-" + name.replace("_", "-")
 
 
+# the Assistant's own options, and the part of it each one changes (None: every part)
+ASSISTANT_OPTIONS = {"features": "model", "lr": "model", "l2": "model", "mean": "mean",
+                     "mean_decay": "mean", "init": None, "freeze": None}
+# what a frozen Assistant (--assistant-freeze) ignores
+FROZEN_IGNORES = ("lr", "l2", "mean", "mean_decay")
+# what the random control ignores besides the Assistant (it keeps random pairs at the keep rates
+# of --assistant-keep-rates in every epoch, the warm-up's too, and measures no noise)
+RANDOM_IGNORES = ("base_prob", "warmup_epochs", "hard_fraction", "hard_streak",
+                  *(n for n, rules in RULE_OPTIONS.items() if rules == ("skip-noise",)))
+TRAINED_FOR_FIGURES = ("the Assistant's model learns only for its own figures: the epoch "
+                       "line's assistant_*, plans.jsonl, the data report")
+
+
+def assistant_read(cfg):
+    """(the parts of the Assistant the run's keep rule reads: "model" (its predictions and
+    confidence), "mean" (the running mean loss), "pairs" (each pair's last loss or loss streak);
+    what the rule reads, for the warnings)."""
+    rule, scorer = cfg.assistant_rule, cfg.assistant_scorer
+    if scorer == "random":
+        return set(), "the random control (--assistant-scorer random) reads no Assistant"
+    if rule == "skip-noise":
+        return set(), "--assistant-rule skip-noise reads no Assistant"
+    if rule == "skip-hard":
+        return {"pairs"}, ("--assistant-rule skip-hard reads only the Assistant's loss streak of "
+                           "each pair")
+    if rule == "infobatch" and scorer == "last-loss":
+        return {"mean", "pairs"}, ("infobatch with --assistant-scorer last-loss reads only the "
+                                   "Assistant's running mean and each pair's last loss")
+    return {"model", "mean", "pairs"}, None  # paper; infobatch with the Assistant's scores
+
+
 def ignored(cfg, config_class, grouped_shuffling=False):
     """[(flag, why)]: the options set away from their defaults (those of *config_class*) that
     this run ignores."""
@@ -113,9 +144,28 @@ def ignored(cfg, config_class, grouped_shuffling=False):
     if cfg.assistant_off:
         return [(_flag(n), "--assistant-off trains every pair without an Assistant")
                 for n in changed if n != "off"]
-    out = [(_flag(n), f"--assistant-rule {cfg.assistant_rule} ignores it (read by "
-                      f"{', '.join(RULE_OPTIONS[n])})")
-           for n in changed if n in RULE_OPTIONS and cfg.assistant_rule not in RULE_OPTIONS[n]]
+    out = {_flag(n): f"--assistant-rule {cfg.assistant_rule} ignores it (read by "
+                     f"{', '.join(RULE_OPTIONS[n])})"
+           for n in changed if n in RULE_OPTIONS and cfg.assistant_rule not in RULE_OPTIONS[n]}
+    if "scorer" in changed and cfg.assistant_rule in ("skip-hard", "skip-noise") and \
+            cfg.assistant_scorer != "random":
+        out[_flag("scorer")] = (f"--assistant-rule {cfg.assistant_rule} ignores the scorer "
+                                f"{cfg.assistant_scorer} (read by paper and infobatch; the random "
+                                f"control by every rule)")
+    read, reader = assistant_read(cfg)
+    for n in changed:
+        part = ASSISTANT_OPTIONS.get(n, "")
+        if (part is None and not read) or (part and part not in read):
+            out.setdefault(_flag(n), f"{reader} ({TRAINED_FOR_FIGURES})")
+        elif n in FROZEN_IGNORES and cfg.assistant_freeze:
+            out.setdefault(_flag(n), "--assistant-freeze never updates the Assistant")
+    if cfg.assistant_scorer == "random":
+        for n in changed:
+            if n in RANDOM_IGNORES:
+                out.setdefault(_flag(n), "the random control (--assistant-scorer random) keeps "
+                                         "random pairs at the rates of --assistant-keep-rates in "
+                                         "every epoch (the warm-up's too) and measures no noise")
+    out = list(out.items())
     if "reweight_max" in changed and cfg.assistant_rule == "paper" and not cfg.assistant_reweight:
         out.append((_flag("reweight_max"), "it caps the weights of --assistant-reweight, not set"))
     if "keep_rates" in changed and cfg.assistant_scorer != "random":

@@ -49,6 +49,76 @@ def test_each_ignored_option_is_named(changed, flag):
     assert flags(**changed) == [flag]
 
 
+def test_a_scorer_the_rule_ignores_is_named():
+    """skip-hard reads each pair's loss streak and skip-noise its noise evidence: neither reads a
+    scorer but the random control's (issue 35)."""
+    assert flags(rule="skip-hard", scorer="last-loss") == ["--assistant-scorer"]
+    assert flags(rule="skip-noise", scorer="last-loss") == ["--assistant-scorer"]
+    assert flags(rule="paper", scorer="last-loss") == flags(scorer="last-loss") == []
+    for rule in ("skip-hard", "skip-noise"):
+        assert flags(rule=rule, scorer="random", keep_rates="rates.json") == []
+
+
+ASSISTANT_OWN = dict(features="bow", lr=0.1, l2=0.01, mean="prev-epoch", mean_decay=0.5,
+                     init="run/checkpoint_last.pt", freeze=True)
+
+
+@pytest.mark.parametrize("run, named", [
+    (dict(rule="skip-noise"), ASSISTANT_OWN),  # reads no Assistant
+    (dict(rule="paper", scorer="random", keep_rates="rates.json"), ASSISTANT_OWN),
+    (dict(rule="skip-noise", scorer="random", keep_rates="rates.json"), ASSISTANT_OWN),
+    # reads only each pair's loss streak (kept unless frozen; --assistant-init sets it)
+    (dict(rule="skip-hard"), ("features", "lr", "l2", "mean", "mean_decay")),
+    # reads only the running mean and each pair's last loss
+    (dict(scorer="last-loss"), ("features", "lr", "l2")),
+    (dict(rule="paper", init="run/checkpoint_last.pt", freeze=True), ("lr", "l2", "mean",
+                                                                      "mean_decay")),
+    (dict(rule="paper"), ()),  # reads all of it
+    (dict(rule="paper", scorer="last-loss"), ()),  # the floor reads the Assistant's confidence
+    (dict(), ()),  # infobatch with the Assistant's scores
+])
+def test_the_assistants_own_options_are_named_where_no_rule_reads_them(run, named):
+    """Each of the Assistant's own options is named where the run's rule does not read the part
+    of the Assistant it changes, and only when it is set."""
+    assert flags(**run) == flags(rule=run.get("rule", "infobatch")) == []  # nothing set
+    for name, value in ASSISTANT_OWN.items():
+        if name in run:
+            continue
+        alone = dict(run, **{name: value})
+        if name == "freeze" and "init" not in run:
+            alone["init"] = ASSISTANT_OWN["init"]  # (a frozen Assistant needs one)
+        expected = [f"--assistant-{n.replace('_', '-')}" for n in named if n in alone]
+        assert sorted(flags(**alone)) == sorted(expected), name
+
+
+@pytest.mark.parametrize("rule, name, value", [
+    ("skip-noise", "noise_threshold", 3.0), ("skip-noise", "noise_no_language", True),
+    ("skip-noise", "noise_contrast_share", 0.5), ("skip-noise", "noise_post_process", "none"),
+    ("skip-noise", "base_prob", 0.2), ("paper", "base_prob", 0.2),
+    ("skip-hard", "hard_fraction", 0.1), ("skip-hard", "hard_streak", 3),
+    ("paper", "warmup_epochs", 2),
+])
+def test_the_random_control_names_the_rule_options_it_ignores(rule, name, value):
+    """The random control keeps random pairs at its keep rates in every epoch: it measures no
+    noise and reads no base probability, warm-up or loss streak, even under the rule that
+    otherwise reads them."""
+    control = dict(rule=rule, scorer="random", keep_rates="rates.json")
+    assert flags(**control) == []
+    assert flags(**control, **{name: value}) == ["--assistant-" + name.replace("_", "-")]
+    assert flags(rule=rule, **{name: value}) == []  # the rule itself reads it
+
+
+def test_check_training_warns_of_an_ignored_option_only_when_it_is_set(caplog):
+    with caplog.at_level("WARNING", logger="fairseq_autoassist.options"):
+        options.check_training(config(rule="skip-noise"), AutoAssistTranslationConfig)
+        assert not caplog.records
+        options.check_training(config(rule="skip-noise", lr=0.1), AutoAssistTranslationConfig)
+    assert [r.getMessage() for r in caplog.records] == [
+        "AutoAssist: --assistant-lr does nothing in this run: --assistant-rule skip-noise reads "
+        "no Assistant (the Assistant's model learns only for its own figures: the epoch line's "
+        "assistant_*, plans.jsonl, the data report)"]
+
+
 def test_grouped_shuffling_with_chunks_is_named():
     cfg = config(plan_chunks=4)
     named = options.ignored(cfg, AutoAssistTranslationConfig, grouped_shuffling=True)
@@ -84,8 +154,13 @@ def test_fairseq_train_warns_and_stops_fairseq_validate_never_plans(m30k, tmp_pa
     no Assistant and appends no plan record."""
     save = tmp_path / "ck"
     _, log = train(m30k, save, *AUTOASSIST[:-2], "--max-epoch", "1",
-                   "--assistant-base-prob", "0.3", "--no-epoch-checkpoints")
+                   "--assistant-base-prob", "0.3", "--no-epoch-checkpoints",
+                   "--assistant-scorer", "last-loss", "--assistant-lr", "0.3")
     assert "--assistant-base-prob does nothing in this run: --assistant-rule infobatch" in log
+    # the last-loss scorer reads no Assistant's model (issue 35)
+    assert ("--assistant-lr does nothing in this run: infobatch with --assistant-scorer "
+            "last-loss") in log
+    assert "--assistant-scorer does nothing" not in log
     before = records(save)
     assert before and not any("nan" in json.dumps(r).lower() for r in before)
 
