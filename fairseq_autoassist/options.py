@@ -181,9 +181,10 @@ def check_training(cfg, config_class, grouped_shuffling=False):
     """When fairseq-train starts: stop on a combination that would mislead; warn of every option
     the run ignores."""
     if cfg.assistant_freeze and not cfg.assistant_init and not cfg.assistant_off:
-        fail("--assistant-freeze without --assistant-init would plan every epoch with an "
-             "Assistant that never learned (its running mean is never set: every pair is "
-             "labelled easy): give --assistant-init CHECKPOINT, or leave --assistant-freeze out")
+        uses = "plan every epoch with" if assistant_read(cfg)[0] else "report the figures of"
+        fail(f"--assistant-freeze without --assistant-init would {uses} an Assistant that never "
+             "learned (its running mean is never set: every pair is labelled easy): give "
+             "--assistant-init CHECKPOINT, or leave --assistant-freeze out")
     for flag, why in ignored(cfg, config_class, grouped_shuffling):
         logger.warning("AutoAssist: %s does nothing in this run: %s", flag, why)
     if (cfg.assistant_rule == "infobatch" and cfg.assistant_anneal is None and not anneal(cfg)

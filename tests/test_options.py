@@ -132,6 +132,9 @@ def test_freeze_without_init_stops():
         options.check_training(config(freeze=True), AutoAssistTranslationConfig)
     options.check_training(config(freeze=True, init="run/checkpoint_last.pt"),
                            AutoAssistTranslationConfig)
+    # under a rule that reads no Assistant the error says what it would spoil
+    with pytest.raises(options.AutoAssistError, match="would report the figures of an Assistant"):
+        options.check_training(config(freeze=True, rule="skip-noise"), AutoAssistTranslationConfig)
 
 
 def test_plan_records_are_strict_json(tmp_path):
