@@ -23,16 +23,20 @@ def fail(message):
     raise AutoAssistError(message)
 
 
-def tell_errors(hook):
-    """*hook* of the task (called by fairseq's commands), with an :class:`AutoAssistError` told as
-    ``autoassist_translation: error: ...`` and exit status 1."""
+def tell_errors(hook, name="autoassist_translation"):
+    """*hook* of the task or the schedule *name* (called by fairseq's commands), with an
+    :class:`AutoAssistError` told as ``NAME: error: ...`` and exit status 1."""
     @functools.wraps(hook)
     def told(*args, **kwargs):
         try:
             return hook(*args, **kwargs)
         except AutoAssistError as e:
-            raise SystemExit(f"autoassist_translation: error: {e}") from None
+            raise SystemExit(f"{name}: error: {e}") from None
     return told
+
+
+# the hooks of --lr-scheduler autoassist_cosine (schedule.py): "autoassist_cosine: error: ..."
+tell_schedule_errors = functools.partial(tell_errors, name="autoassist_cosine")
 
 
 def anneal(cfg):
