@@ -81,7 +81,7 @@ def language_pair(data, source_lang=None, target_lang=None):
         source_lang, target_lang = infer_language_pair(directory)
         if source_lang is None:
             fail(f"{directory}: no <split>.<src>-<tgt>.* files to infer the language pair from "
-                 "(prepared with fairseq-preprocess or data_prep?): give -s SRC -t TGT")
+                 "(prepared with fairseq-preprocess or data_prep?)")
     missing = [path for path in (os.path.join(directory, f"dict.{lang}.txt")
                                  for lang in (source_lang, target_lang))
                if not os.path.isfile(path)]

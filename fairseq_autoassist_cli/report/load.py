@@ -66,8 +66,8 @@ def load(data, path, subset=None):
         cfg.task.source_lang, cfg.task.target_lang = language_pair(
             data, cfg.task.source_lang, cfg.task.target_lang)
     except AutoAssistError as e:
-        raise ReportError(f"{e} (report a checkpoint on the data directory it was trained "
-                          "on)") from e
+        raise ReportError(f"{e}; report a checkpoint on the data directory it was trained "
+                          "on") from e
     task = tasks.setup_task(cfg.task)
     sizes = [len(w) for w in assistant_state["w"]]
     dicts = [len(task.src_dict), len(task.tgt_dict)]
