@@ -70,10 +70,14 @@ def console_scripts(wheel):
     return dict(parser["console_scripts"])
 
 
-def test_the_wheel_holds_every_module_of_the_plugin_and_its_commands(installed):
-    """Every module of fairseq_autoassist and fairseq_autoassist_cli (the data report's
-    subpackage included) is in the wheel; data_prep, a tool of the repository, is not."""
-    wheel = installed[0]
+def test_the_wheel_installed_runs_every_command_from_outside_the_repository(installed, m30k):
+    """The wheel holds every module of fairseq_autoassist and fairseq_autoassist_cli (the data
+    report's subpackage included) and no other package (data_prep is a tool of the repository).
+    From an empty directory with only the installed copy on the path: nothing of the checkout is
+    importable, the plugin's modules are the installed ones, each console command's --help works,
+    fairseq-autoassist-dir names the installed plugin, and fairseq-train trains two updates with
+    it. (One test, so that pytest-xdist builds the wheel once.)"""
+    wheel, site, python, env, outside = installed
     with zipfile.ZipFile(wheel) as z:
         packed = {n for n in z.namelist() if n.endswith(".py")}
     modules = {str(p.relative_to(REPO)) for package in PLUGIN
@@ -84,13 +88,6 @@ def test_the_wheel_holds_every_module_of_the_plugin_and_its_commands(installed):
     assert set(console_scripts(wheel)) == {"fairseq-autoassist-dir", "fairseq-autoassist-flags",
                                            "fairseq-autoassist-report",
                                            "fairseq-autoassist-torchrun"}
-
-
-def test_installed_commands_run_from_outside_the_repository(installed, m30k):
-    """From an empty directory with only the installed copy on the path: the plugin's modules are
-    the installed ones, each console command's --help works, fairseq-autoassist-dir names the
-    installed plugin, and fairseq-train trains two updates with it."""
-    wheel, site, python, env, outside = installed
     rc, out = _run([python, "-c", "import importlib.util as u, fairseq_autoassist as a, "
                     "fairseq_autoassist_cli.report.cli as c; "
                     "print('FOUND', u.find_spec('data_prep'), a.__file__, c.__file__)"],
