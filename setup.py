@@ -5,6 +5,11 @@ the torch already installed (``--no-build-isolation``), and its own requirement 
 which text tasks never import, would pull a multi-GB CUDA torch. ``scripts/install.sh`` installs
 them in the right order; the fairseq version it installs is pinned here (``FAIRSEQ``, the extra
 ``fairseq``), and the plugin is tested with that version only.
+
+The wheel holds the plugin (``fairseq_autoassist``) and its console commands
+(``fairseq_autoassist_cli``, the data report included). ``data_prep`` and ``scripts`` are tools of
+the repository, run from its root (``python -m data_prep.prepare``): they find the shared data
+next to the checkout, and ``data_prep`` is too generic a name to claim in site-packages.
 """
 
 from setuptools import find_packages, setup
@@ -17,7 +22,7 @@ setup(
     description="AutoAssist for fairseq: a light Assistant decides which sentence pairs the NMT model trains on",
     python_requires=">=3.11",
     packages=find_packages(include=["fairseq_autoassist", "fairseq_autoassist.*",
-                                    "fairseq_autoassist_cli", "data_prep", "data_prep.*"]),
+                                    "fairseq_autoassist_cli", "fairseq_autoassist_cli.*"]),
     install_requires=[
         "numpy",
         "scipy",

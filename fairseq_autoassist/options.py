@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +23,20 @@ def fail(message):
     raise AutoAssistError(message)
 
 
-def tell_errors(hook):
-    """*hook* of the task (called by fairseq's commands), with an :class:`AutoAssistError` told as
-    ``autoassist_translation: error: ...`` and exit status 1."""
+def tell_errors(hook, name="autoassist_translation"):
+    """*hook* of the task or the schedule *name* (called by fairseq's commands), with an
+    :class:`AutoAssistError` told as ``NAME: error: ...`` and exit status 1."""
     @functools.wraps(hook)
     def told(*args, **kwargs):
         try:
             return hook(*args, **kwargs)
         except AutoAssistError as e:
-            raise SystemExit(f"autoassist_translation: error: {e}") from None
+            raise SystemExit(f"{name}: error: {e}") from None
     return told
+
+
+# the hooks of --lr-scheduler autoassist_cosine (schedule.py): "autoassist_cosine: error: ..."
+tell_schedule_errors = functools.partial(tell_errors, name="autoassist_cosine")
 
 
 def anneal(cfg):
@@ -57,6 +62,34 @@ def read_keep_rates(cfg):
     if not rates or not all(0.0 <= r <= 1.0 for r in rates.values()):
         fail(f"--assistant-keep-rates {path}: rates must be in [0, 1], got {rates}")
     return rates
+
+
+def language_pair(data, source_lang=None, target_lang=None):
+    """The (source, target) languages of data directory *data* (of DATA_A:DATA_B:..., the first,
+    which holds the dictionaries), checked to have both dictionaries: *source_lang* and
+    *target_lang* (-s/-t), or where either is None the pair fairseq infers from the directory's
+    file names (``<split>.<src>-<tgt>.*``), as its translation task does. Raises
+    :class:`AutoAssistError` naming what is missing; every command that reads a checkpoint or
+    sets up the task checks with it."""
+    from fairseq import utils
+    from fairseq.data.data_utils import infer_language_pair
+
+    directory = utils.split_paths(str(data))[0]
+    if not os.path.isdir(directory):
+        fail(f"data directory {directory} not found")
+    if source_lang is None or target_lang is None:
+        source_lang, target_lang = infer_language_pair(directory)
+        if source_lang is None:
+            fail(f"{directory}: no <split>.<src>-<tgt>.* files to infer the language pair from "
+                 "(prepared with fairseq-preprocess or data_prep?)")
+    missing = [path for path in (os.path.join(directory, f"dict.{lang}.txt")
+                                 for lang in (source_lang, target_lang))
+               if not os.path.isfile(path)]
+    if missing:
+        fail(f"{', '.join(missing)}: not found in the data directory (prepared with "
+             "fairseq-preprocess or data_prep?)")
+    return source_lang, target_lang
+
 
 # --assistant-NAME: (whether a value is valid, the valid range as the error says it)
 CHECKS = {

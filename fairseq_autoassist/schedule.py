@@ -13,7 +13,9 @@ schedule as far as a full one, and every run, pruned or not, reaches the floor a
 The fraction of the epoch comes from the training batch iterator, which the task hands over when
 it builds it (:func:`follow`); it counts the batches of this rank's shard, so every rank computes
 the same rate, and a resumed iterator starts at its saved offset, so a resumed run continues the
-same rates. The schedule keeps no state of its own.
+same rates. The schedule keeps no state of its own. Only ``--task autoassist_translation`` hands
+it an iterator: under any other task fairseq-train stops as the first epoch begins, before an
+update (it would otherwise train at the warm-up's rate 0, or at the peak without decay).
 """
 
 import math
@@ -23,6 +25,8 @@ from typing import List
 from fairseq.dataclass import FairseqDataclass
 from fairseq.optim.lr_scheduler import FairseqLRScheduler, register_lr_scheduler
 from omegaconf import II
+
+from .options import fail, tell_schedule_errors
 
 _followed = {"iterator": None}
 
@@ -52,16 +56,17 @@ class AutoAssistCosineConfig(FairseqDataclass):
 class AutoAssistCosineSchedule(FairseqLRScheduler):
     """Cosine decay over epochs of data (``--max-epoch``), after a warm-up in updates."""
 
+    @tell_schedule_errors
     def __init__(self, cfg, optimizer):
         super().__init__(cfg, optimizer)
         if not cfg.max_epoch or cfg.max_epoch < 1:
-            raise ValueError("--lr-scheduler autoassist_cosine decays over --max-epoch: set "
-                             "--max-epoch N (N >= 1)")
+            fail("--lr-scheduler autoassist_cosine decays over --max-epoch: set --max-epoch N "
+                 "(N >= 1)")
         if len(cfg.lr) > 1:
-            raise ValueError("--lr-scheduler autoassist_cosine takes one --lr")
+            fail("--lr-scheduler autoassist_cosine takes one --lr")
         if cfg.warmup_updates < 0 or not 0.0 <= cfg.min_lr <= cfg.lr[0]:
-            raise ValueError("autoassist_cosine: --warmup-updates must be >= 0 and --min-lr in "
-                             f"[0, --lr], got {cfg.warmup_updates} and {cfg.min_lr}")
+            fail("--warmup-updates must be >= 0 and --min-lr in [0, --lr], got "
+                 f"{cfg.warmup_updates} and {cfg.min_lr}")
         self.peak = cfg.lr[0]
         self.epoch = 1
         self.epoch_batches = None  # this shard's batches in the current epoch, once it began
@@ -69,11 +74,7 @@ class AutoAssistCosineSchedule(FairseqLRScheduler):
 
     def progress(self):
         """Epochs trained (fractional) over --max-epoch, in [0, 1]."""
-        itr = _followed["iterator"]
-        if itr is None or self.epoch_batches is None:
-            raise RuntimeError("--lr-scheduler autoassist_cosine follows the training data of "
-                               "--task autoassist_translation (use it with that task)")
-        done = self.epoch - 1 + epoch_fraction(itr, self.epoch_batches)
+        done = self.epoch - 1 + epoch_fraction(_followed["iterator"], self.epoch_batches)
         return min(max(done / self.cfg.max_epoch, 0.0), 1.0)
 
     def rate(self, num_updates, progress):
@@ -83,10 +84,16 @@ class AutoAssistCosineSchedule(FairseqLRScheduler):
         floor = self.cfg.min_lr
         return warm * (floor + (self.peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
+    @tell_schedule_errors
     def step_begin_epoch(self, epoch):
-        """An epoch's iterator exists once fairseq begins the epoch: take its length."""
+        """An epoch's iterator exists once fairseq begins the epoch: take its length. None was
+        handed over (another task): stop, before the epoch's first update."""
         itr = _followed["iterator"]
-        if itr is not None and itr.epoch == epoch:
+        if itr is None:
+            fail("--lr-scheduler autoassist_cosine follows the training data of --task "
+                 "autoassist_translation, which this run's task does not hand it: use that task "
+                 "(--assistant-off for the stock baseline) or another --lr-scheduler")
+        if itr.epoch == epoch:
             self.epoch, self.epoch_batches = epoch, len(itr)
         return self.optimizer.get_lr()
 

@@ -9,7 +9,6 @@ exactly ``translation``'s; nothing of AutoAssist is built then.
 """
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -137,14 +136,9 @@ class AutoAssistTranslationTask(TranslationTask):
     @classmethod
     @tell_errors
     def setup_task(cls, cfg, **kwargs):
-        try:
-            return super().setup_task(cfg, **kwargs)
-        except FileNotFoundError as e:
-            data = str(cfg.data).split(":")[0]
-            missing = e.filename or e
-            fail(f"data directory {data} not found" if not os.path.isdir(data) else
-                 f"{missing}: not found in the data directory (prepared with fairseq-preprocess "
-                 f"or data_prep?)")
+        cfg.source_lang, cfg.target_lang = options.language_pair(cfg.data, cfg.source_lang,
+                                                                 cfg.target_lang)
+        return super().setup_task(cfg, **kwargs)
 
     @tell_errors
     def build_criterion(self, cfg, from_checkpoint=False):

@@ -43,7 +43,8 @@ def groups():
              rows(AutoAssistTranslationConfig,
                   lambda n: n.startswith("assistant_") and n not in noise)),
             ("`--assistant-rule skip-noise`", rows(NoiseRuleConfig, lambda n: True)),
-            ("`--lr-scheduler autoassist_cosine` (needs `--max-epoch`)",
+            ("`--lr-scheduler autoassist_cosine` (needs `--max-epoch` and "
+             "`--task autoassist_translation`)",
              rows(AutoAssistCosineConfig, lambda n: True))]
 
 

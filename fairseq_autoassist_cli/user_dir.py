@@ -5,6 +5,7 @@ fairseq resolves ``--user-dir`` only as a path (relative to the working director
 itself), so the package name alone works only from the repository root. Finding the path does not
 import the package (nor torch and fairseq)."""
 
+import argparse
 import importlib.util
 import os
 
@@ -16,7 +17,9 @@ def package_dir():
     return os.path.abspath(list(spec.submodule_search_locations)[0])
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(prog="fairseq-autoassist-dir",
+                            description=__doc__.split("\n\n")[0]).parse_args(argv)
     print(package_dir())
 
 

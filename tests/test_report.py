@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import shared_data_dir
-from runs import AUTOASSIST, log_records, run, train
+from runs import ARCHS, AUTOASSIST, OPTIM, log_records, run, train
 
 PLANTED = 200
 DEFAULT_RULE = AUTOASSIST[:AUTOASSIST.index("--assistant-rule")]  # infobatch
@@ -179,6 +179,23 @@ def test_bad_input_stops_with_a_clear_error(m30k, planted, tmp_path):
         assert rc == 1, out[-3000:]
         assert "fairseq-autoassist-report: error:" in out and named in out, out[-3000:]
         assert "Traceback" not in out, out[-3000:]
+
+
+def test_report_of_a_run_trained_without_languages(m30k, tmp_path):
+    """A run trained as the README shows, without -s/-t: fairseq infers de-en from the data
+    directory's file names and the checkpoint keeps no languages. The report reads it (on the
+    valid split, for speed), and its language signal checks the text as de and en."""
+    ck = tmp_path / "ck"
+    run(["fairseq-train", m30k, *ARCHS["transformer"], *OPTIM, "--save-dir", ck, *DEFAULT_RULE,
+         "--max-update", "2", "--no-epoch-checkpoints"])
+    out = tmp_path / "rep"
+    report(m30k, ck / "checkpoint_last.pt", out, "--subset", "valid", "--top", "5",
+           "--other-sources", "1")
+    result = json.loads((out / "report.json").read_text())
+    pairs = json.loads((m30k / "manifest.json").read_text())["counts"]["valid"]["after"]
+    assert result["pairs"] == pairs and result["num_updates"] == 2
+    assert not [off for off in result["noise"]["signals_off"] if off.startswith("language")], \
+        result["noise"]["signals_off"]
 
 
 def test_out_of_range_drop_ids_stop_before_the_forward_passes(planted, tmp_path, monkeypatch):

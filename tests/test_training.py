@@ -190,6 +190,21 @@ def test_criterion_without_sentence_losses_fails_at_start(m30k, tmp_path):
     assert "begin training epoch" not in out and "Traceback" not in out
 
 
+def test_autoassist_cosine_under_another_task_stops_before_an_update(m30k, tmp_path):
+    """--lr-scheduler autoassist_cosine decays over the training iterator that --task
+    autoassist_translation hands it. Under stock --task translation (the plugin loaded by
+    --user-dir) fairseq-train stops as the first epoch begins, naming the flag and the task to
+    use, instead of training at the warm-up's rate 0 throughout."""
+    rc, out = train(m30k, tmp_path, "--user-dir", USER_DIR, "--task", "translation",
+                    "--criterion", "label_smoothed_cross_entropy",
+                    "--lr-scheduler", "autoassist_cosine", "--warmup-updates", "5",
+                    "--max-epoch", "1", "--max-update", "2", "--log-interval", "1", check=False)
+    assert rc == 1 and "Traceback" not in out, out[-3000:]
+    assert ("autoassist_cosine: error: --lr-scheduler autoassist_cosine follows the training "
+            "data of --task autoassist_translation") in out, out[-3000:]
+    assert not log_records(out, "train_inner") and not list(tmp_path.glob("*.pt"))
+
+
 def test_checkpoints_load_with_weights_only(m30k, tmp_path):
     """torch >= 2.6 loads weights_only; the plugin's checkpoints (Assistant state included)
     load so once it is imported (as --user-dir does)."""

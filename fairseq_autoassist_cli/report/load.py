@@ -39,6 +39,7 @@ def load(data, path, subset=None):
     from fairseq_autoassist.autoassist import build_assistant, saved_assistant
     from fairseq_autoassist.corpus import shard_tables
     from fairseq_autoassist.history import LossHistory
+    from fairseq_autoassist.options import AutoAssistError, language_pair
     from fairseq_autoassist.tokens import PairTables
 
     if not os.path.isfile(path):
@@ -61,12 +62,12 @@ def load(data, path, subset=None):
         raise ReportError(f"--path {path}: it holds no Assistant ({e})") from e
 
     cfg.task.data = str(data)
-    missing = [path for path in (os.path.join(data, f"dict.{lang}.txt")
-                                 for lang in (cfg.task.source_lang, cfg.task.target_lang))
-               if not os.path.isfile(path)]
-    if missing:
-        raise ReportError(f"{', '.join(missing)}: not found (report a checkpoint on the data "
-                          "directory it was trained on)")
+    try:  # the languages the run gave, or those fairseq inferred from its data directory
+        cfg.task.source_lang, cfg.task.target_lang = language_pair(
+            data, cfg.task.source_lang, cfg.task.target_lang)
+    except AutoAssistError as e:
+        raise ReportError(f"{e}; report a checkpoint on the data directory it was trained "
+                          "on") from e
     task = tasks.setup_task(cfg.task)
     sizes = [len(w) for w in assistant_state["w"]]
     dicts = [len(task.src_dict), len(task.tgt_dict)]
