@@ -28,9 +28,15 @@ class PairState:
     def parts(self):
         return {k: v for k, v in (("history", self.history), ("noise", self.noise)) if v is not None}
 
-    def begin_epoch(self, epoch):
-        if self.noise is not None:
-            self.noise.begin_epoch(epoch)
+    def begin_epoch(self, epoch, resumed=False):
+        """*epoch* is planned: each part fixes what it plans the epoch with, unless the epoch is
+        *resumed* in its middle from a checkpoint: what the parts fixed at its start rides in
+        their :meth:`state_dict` and was restored with it."""
+        if resumed:
+            return
+        for part in self.parts().values():
+            if hasattr(part, "begin_epoch"):
+                part.begin_epoch(epoch)
 
     def learn(self, epoch, ids, losses, ntokens):
         """One batch's summed losses and target tokens (as the Assistant learns them)."""
