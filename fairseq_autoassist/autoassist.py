@@ -117,7 +117,7 @@ class AutoAssist:
             if self.records is not None and 0 < self.assistant.epoch < epoch:
                 self.records.assistant(self.assistant.epoch, self.assistant.epoch_stats())
             self.assistant.begin_epoch(epoch, len(self.tables))
-            self.pairs.begin_epoch(epoch)
+            self.pairs.begin_epoch(epoch, resumed=restored is not None)
             candidates = self.batcher.candidates(epoch)
             # the random control has its own stream: its draws are independent of AutoAssist's
             stream = (self.seed, epoch, 1) if self.random_rates is not None else (self.seed, epoch)

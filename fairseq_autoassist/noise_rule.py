@@ -23,8 +23,11 @@ A pair is flagged when its evidence (data + contrast) passes ``--assistant-noise
 pair flagged by its data evidence alone is never trained again (the corpus does not change); one
 that the Boss's contrast flags is kept with probability ``--assistant-base-prob`` and measured
 again whenever it is trained (re-checked: a pair the Boss learns to translate comes back). The
-median gain and the flags are fixed at each epoch plan. Everything is computed from the corpus and from the gains every rank exchanged,
-so every rank flags the same pairs.
+median gain and the re-checked pairs are fixed when an epoch is planned at its start (and restored,
+not recomputed, when training resumes in its middle); a chunk planned again during the epoch
+(``--assistant-plan-chunks``) flags with the gains measured until then, against that median.
+Everything is computed from the corpus and from the gains every rank exchanged, so every rank
+flags the same pairs.
 """
 
 import logging

@@ -8,12 +8,21 @@ import logging
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from .history import LossHistory
 from .noise_rule import watch_noise
+from .options import fail
 from .ranks import Ranks, checksum, unpack
 
 logger = logging.getLogger(__name__)
+
+# a rank's contrast of a step whose extra forward pass failed: one record of pair id -1
+FAILED = (np.array([-1], dtype=np.int64), np.zeros(1), np.zeros(1))
+
+
+def _rank():
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 class PairState:
@@ -28,9 +37,15 @@ class PairState:
     def parts(self):
         return {k: v for k, v in (("history", self.history), ("noise", self.noise)) if v is not None}
 
-    def begin_epoch(self, epoch):
-        if self.noise is not None:
-            self.noise.begin_epoch(epoch)
+    def begin_epoch(self, epoch, resumed=False):
+        """*epoch* is planned: each part fixes what it plans the epoch with, unless the epoch is
+        *resumed* in its middle from a checkpoint: what the parts fixed at its start rides in
+        their :meth:`state_dict` and was restored with it."""
+        if resumed:
+            return
+        for part in self.parts().values():
+            if hasattr(part, "begin_epoch"):
+                part.begin_epoch(epoch)
 
     def learn(self, epoch, ids, losses, ntokens):
         """One batch's summed losses and target tokens (as the Assistant learns them)."""
@@ -39,15 +54,30 @@ class PairState:
                 self.history.observe(epoch, ids, np.asarray(losses) / np.asarray(ntokens))
 
     def measure(self, epoch, model, sample, per_sentence, padding_idx, eps):
-        """skip-noise: this rank's contrast measurements of a training step, or None."""
+        """skip-noise: this rank's contrast measurements of a training step, or None. Its extra
+        forward pass never stops this rank alone (the others would wait in the exchange): out of
+        memory, the step measures nothing here (a warning); any other failure is logged and
+        handed to :meth:`exchange`, which stops every rank."""
         if self.noise is None or per_sentence is None:
             return None
-        return self.noise.measure(epoch, model, sample, per_sentence[0], padding_idx, eps)
+        try:
+            return self.noise.measure(epoch, model, sample, per_sentence[0], padding_idx, eps)
+        except Exception as e:  # noqa: BLE001  (told to every rank by the exchange)
+            if isinstance(e, RuntimeError) and "out of memory" in str(e):
+                logger.warning("AutoAssist skip-noise: rank %d ran out of memory in the contrast's "
+                               "extra forward pass: it measures nothing in this step (%s)",
+                               _rank(), e)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                return None
+            logger.exception("AutoAssist skip-noise: the contrast's extra forward pass failed")
+            return FAILED
 
     def exchange(self, epoch, ranks, contrast, max_pairs, lock):
         """skip-noise: every rank's *contrast* of this step in *epoch* (all ranks call it every
         step), learned in rank order under *lock*; no exchange in an epoch where no rank
-        measures (the warm-up, a contrast share of 0)."""
+        measures (the warm-up, a contrast share of 0). A rank whose extra pass failed stops
+        every rank, after the exchange, with an error naming it."""
         if self.noise is None or not self.noise.measuring(epoch):
             return
         every = [] if contrast is None else [contrast]
@@ -55,6 +85,10 @@ class PairState:
             mine = contrast or (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
             every = unpack(ranks.gather(*(torch.as_tensor(x) for x in mine),
                                         Ranks.rounds(max_pairs)).cpu().numpy())
+        failed = [rank for rank, (ids, _, _) in enumerate(every) if (np.asarray(ids) < 0).any()]
+        if failed:
+            fail(f"rank {_rank()} stops: the skip-noise contrast's extra forward pass failed on "
+                 f"rank(s) {failed} (the traceback is in its log), and every rank stops with it")
         with lock:
             for ids, gains, ntokens in every:
                 self.noise.learn(ids, gains, ntokens)

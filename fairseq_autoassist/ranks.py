@@ -6,9 +6,11 @@ rank's per-sentence losses reach every rank: after each Boss step the ranks exch
 fixed-size ``all_gather`` collectives (16 KB per rank and round, never fairseq's pickling
 ``all_gather_list``), and each rank learns from them in rank order. The number of rounds per step
 is fixed for an epoch from a bound on the pairs in any batch of its plan, which all ranks know, so
-every rank makes the same collective calls and no host synchronisation is needed on a GPU. At each
-epoch plan the ranks compare checksums of their Assistant and plan (:meth:`Ranks.agree`) and stop
-with an error if they differ, instead of training different epoch lengths and hanging.
+every rank makes the same collective calls and, on a GPU, the losses need no host synchronisation
+(skip-noise's contrast does: in the epochs it measures, each step reads its pair ids on the host,
+then the gains measured and, on several ranks, exchanged). At each epoch plan the ranks compare
+checksums of their Assistant and plan (:meth:`Ranks.agree`) and stop with an error if they
+differ, instead of training different epoch lengths and hanging.
 """
 
 import math

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import fairseq_autoassist  # noqa: F401  (checkpoints load with weights_only)
-from runs import AUTOASSIST, REPO, log_records, records, torchrun, train, train_cmd
+from runs import (AUTOASSIST, REPO, log_records, records, torchrun, torchrun_cmd, train,
+                  train_cmd)
 
 FAULTY = ["--user-dir", str(REPO / "tests" / "fault_plugin"), "--task", "autoassist_translation",
           "--criterion", "autoassist_faulty_cross_entropy"]
@@ -113,6 +114,52 @@ def test_a_retried_step_and_a_skipped_micro_batch_leave_every_trigger_in_place(m
     log, skipped = triggers("oom", "--update-freq", "2", env={"AUTOASSIST_FAULT_OOM": "1:6"})
     assert "attempting to recover from OOM" in log
     assert skipped == grouped
+
+
+def within(timeout, cmd, env):
+    """(return code, output) of *cmd*, which must end within *timeout* seconds: a hang fails the
+    test instead of hanging CI (the launcher is stopped with SIGTERM, which stops its workers)."""
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", **env))
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        pytest.fail(f"no end within {timeout} s (the ranks hang):\n{out[-3000:]}")
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize("fault", ["oom", "error"])
+def test_a_failure_in_the_contrast_pass_on_one_rank_never_hangs(m30k, tmp_path, fault):
+    """skip-noise on 2 ranks, measuring from epoch 1, 2 chunks: the third extra forward pass of
+    the contrast on rank 1 fails (injected; the ranks' collectives of the step come after it).
+    Out of memory: rank 1 measures nothing in that step and still joins the exchange, training
+    goes on, and both ranks keep one state (chunk 2 is re-planned later with checksums, which
+    cover the gains, equal on both, else the run stops). Any other failure: every rank stops
+    with an error naming rank 1. A hang fails the test at its timeout."""
+    cmd = torchrun_cmd(m30k, tmp_path / "ck", *FAULTY_TASK, "--assistant-rule", "skip-noise",
+                       "--assistant-warmup-epochs", "0", "--assistant-noise-no-language",
+                       "--max-epoch", "1", "--assistant-plan-chunks", "2", "--no-save",
+                       "--assistant-plan-dir", tmp_path / "plans", "--disable-validation")
+    rc, log = within(300, cmd, {"AUTOASSIST_FAULT_CONTRAST": f"1:3:{fault}"})
+    chunks = [r for r in records(tmp_path / "plans") if r["event"] == "chunk"]
+    if fault == "oom":
+        assert rc == 0, log[-3000:]
+        assert "rank 1 ran out of memory in the contrast's extra forward pass" in log
+        assert len(chunks) == 1 and int(chunks[0]["when"].split()[-1]) > 6  # after the fault
+        assert int(float(log_records(log, "train")[0]["train_noise_forward_tokens"])) > 0
+    else:
+        assert rc != 0 and "done training" not in log and not chunks
+        assert "a failure injected by tests/fault_plugin" in log  # the failing rank's traceback
+        # rank 0 stops by itself (the launcher does not have to stop it)
+        assert "rank 0 stops: the skip-noise contrast's extra forward pass failed on rank(s) [1]" \
+            in log, log[-3000:]
 
 
 def test_out_of_memory_that_fairseq_cannot_recover_from_stops_every_rank(m30k, tmp_path):

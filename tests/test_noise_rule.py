@@ -2,11 +2,13 @@
 fairseq-train runs of a tiny transformer on a corpus with planted copies and misaligned pairs."""
 
 import json
+import signal
 
 import numpy as np
 import pytest
 import torch
 from runs import USER_DIR, log_records, records, torchrun, train
+from test_faults import FAULTY_TASK
 
 from fairseq_autoassist.noise_rule import NoiseWatch, _draw
 
@@ -67,10 +69,15 @@ def planted(m30k, tmp_path_factory):
     return data, {k: np.array(v["ids"]) for k, v in kinds.items()}
 
 
-def dropped_in(plan_dir, epoch):
+def kept_in(plan_dir, epoch):
+    """(kept ids, their loss weights, dropped ids) of *epoch*'s plan in *plan_dir*."""
     from fairseq_autoassist.records import read_kept
 
-    return read_kept(plan_dir, epoch)[2]
+    return read_kept(plan_dir, epoch)
+
+
+def dropped_in(plan_dir, epoch):
+    return kept_in(plan_dir, epoch)[2]
 
 
 def test_skip_noise_drops_planted_copies_from_the_first_pruned_epoch(planted, tmp_path):
@@ -139,3 +146,49 @@ def test_resume_restores_the_rules_state_and_ranks_agree(planted, tmp_path):
         x, y = (torch.as_tensor(v, dtype=torch.float64) for v in (a[key], b[key]))
         assert torch.allclose(x, y, rtol=0, atol=0, equal_nan=True), key
     assert "identical on all 2 rank(s)" in log
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_killed_in_the_middle_of_a_chunked_epoch_resumes_like_an_uninterrupted_run(
+        planted, tmp_path, ranks):
+    """skip-noise measuring from epoch 1, 4 chunks per epoch: killed (SIGKILL) while the rule
+    re-plans epoch 2's third chunk, resumed from the checkpoint saved before that chunk's
+    trigger, after the contrast had measured gains in epoch 2. The resumed epoch keeps the
+    median gain and the re-checked pairs fixed at its start (not those of the gains measured
+    partway through it): chunks 3 and 4 are planned as in the uninterrupted run (same kept
+    pairs, same checksums, which cover the rule's state), the epoch keeps the same pairs, and
+    the run ends with the same noise state (gains, flags, median, tokens). This tiny Boss's
+    median gain stays under the trust level, so a median recomputed mid-epoch changes the
+    checksums and the noise state here, not yet the kept pairs."""
+    data, _ = planted
+    # a checkpoint in epoch 2 before chunk 3's trigger (after batch 14 of 38, all ranks; epoch 1
+    # has 39 batches)
+    every = 25 if ranks == 1 else 12
+    args = [*FAULTY_TASK, "--assistant-rule", "skip-noise", "--assistant-warmup-epochs", "0",
+            "--assistant-noise-no-language", "--max-epoch", "2", "--assistant-plan-chunks", "4",
+            "--save-interval-updates", str(every), "--no-epoch-checkpoints", "--disable-validation",
+            "--num-workers", "0", "--data-buffer-size", "0"]
+    start = train if ranks == 1 else torchrun
+    start(data, tmp_path / "whole", *args, "--assistant-plan-dir", tmp_path / "plans-whole")
+    plan_dir = ["--assistant-plan-dir", tmp_path / "plans-b"]
+    # the keep rule decides at each epoch plan and each chunk re-plan: the 7th is epoch 2's chunk 3
+    rc, log = start(data, tmp_path / "b", *args, *plan_dir, check=False,
+                    env={"AUTOASSIST_FAULT_KILL": f"decide:7:{ranks - 1}"})
+    assert (rc == -signal.SIGKILL if ranks == 1 else "Signal 9 (SIGKILL)" in log), log[-3000:]
+    n = len(records(tmp_path / "plans-b"))
+    start(data, tmp_path / "b", *args, *plan_dir)
+
+    whole, resumed = records(tmp_path / "plans-whole"), records(tmp_path / "plans-b")[n:]
+    # resumed in the middle of epoch 2, before its chunk 3 was planned
+    assert [(r["event"], r.get("chunk")) for r in resumed] == [
+        ("plan", None), ("chunk", 3), ("chunk", 4), ("complete", None)]
+    assert resumed[0]["epoch"] == 2 and resumed[0]["restored"]
+    epoch2 = [r for r in whole if r["epoch"] == 2 and r["event"] in ("chunk", "complete")]
+    assert resumed[1:] == epoch2[1:]
+    for a, b in zip(*(kept_in(tmp_path / d, 2) for d in ("plans-whole", "plans-b"))):
+        assert np.array_equal(a, b)  # kept ids, their weights, dropped ids
+    a, b = (noise_state(tmp_path / d / "checkpoint_last.pt") for d in ("whole", "b"))
+    assert np.isfinite(a["typical_gain"]) and a["forward_tokens"] > 0
+    for key in a:  # the same values, NaN (never measured) where NaN
+        x, y = (torch.as_tensor(v, dtype=torch.float64) for v in (a[key], b[key]))
+        assert torch.allclose(x, y, rtol=0, atol=0, equal_nan=True), key

@@ -12,6 +12,9 @@ training:
 - ``AUTOASSIST_FAULT_RETRY=STEP`` (the task): the STEP-th training step (from 1) is trained
   twice on the same batch, gradients zeroed in between, as fairseq's ``--amp`` feeds a batch
   again after an overflow (on every rank: an overflow is seen by all);
+- ``AUTOASSIST_FAULT_CONTRAST=RANK:N[:error]`` (the task): the N-th extra forward pass (from 1)
+  of the skip-noise contrast on rank RANK (a forward in training mode without gradients) raises a
+  CUDA-style out-of-memory error, or with ``:error`` another RuntimeError;
 - ``AUTOASSIST_FAULT_KILL=WHAT:N[:RANK]`` (the task): this process kills itself (SIGKILL) in the
   N-th call (from 1) of ``decide`` (the keep rule deciding an epoch's or a chunk's plan) or of
   ``state_dict`` (AutoAssist's state, written into each checkpoint being saved), on RANK (0).
@@ -76,10 +79,20 @@ class FaultyTask(AutoAssistTranslationTask):
         retry = os.environ.get("AUTOASSIST_FAULT_RETRY")
         self.retry = int(retry) if retry else None
         self.steps = 0
+        contrast = os.environ.get("AUTOASSIST_FAULT_CONTRAST", "").split(":")
+        self.contrast = (int(contrast[0]), int(contrast[1]), contrast[2] if len(contrast) > 2
+                         else "oom") if contrast[0] else None
+        self.contrast_passes = None  # counted once the hook is on the model
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False,
                    **kwargs):
         self.steps += 1
+        if self.contrast and self.contrast_passes is None:
+            inner = model
+            while hasattr(inner, "module"):  # the model under fairseq's distributed wrappers
+                inner = inner.module
+            inner.register_forward_pre_hook(self._contrast_pass)
+            self.contrast_passes = 0
         if self.steps == self.retry:
             super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad,
                                **kwargs)
@@ -104,3 +117,12 @@ class FaultyTask(AutoAssistTranslationTask):
         if (what, self.calls[what], _rank()) == self.kill:
             os.kill(os.getpid(), signal.SIGKILL)
         return method(*args, **kwargs)
+
+    def _contrast_pass(self, model, args):
+        if not model.training or torch.is_grad_enabled():  # not the contrast's extra pass
+            return
+        self.contrast_passes += 1
+        rank, n, kind = self.contrast
+        if (_rank(), self.contrast_passes) == (rank, n):
+            raise RuntimeError("CUDA out of memory (injected by tests/fault_plugin)"
+                               if kind == "oom" else "a failure injected by tests/fault_plugin")
