@@ -49,15 +49,29 @@ def write_runs(directory, records):
     merged.update({key(r): r for r in records})
     Path(directory).mkdir(parents=True, exist_ok=True)
     Path(directory, RUNS).write_text(
-        "".join(json.dumps(merged[k], sort_keys=True) + "\n" for k in sorted(merged)),
+        "".join(json.dumps(merged[k]) + "\n" for k in sorted(merged)),
         encoding="utf-8")
 
 
+def portable(command):
+    """*command* with every absolute path into a checkout's data-bin/ or runs/ written from
+    there (records made in another checkout name their data by its absolute path)."""
+    out = []
+    for arg in command:
+        for root in ("/data-bin/", "/runs/"):
+            if arg.startswith("/") and root in arg:
+                arg = arg[arg.index(root) + 1:]
+                break
+        out.append(arg)
+    return out
+
+
 def reusable(records, seed, name, command, keep_rates):
-    """The record of run *name* of *seed* trained with *command* and *keep_rates*, or None."""
+    """The record of run *name* of *seed* trained with *command* (up to :func:`portable`) and
+    *keep_rates*, or None."""
     for r in records:
         if (int(r["seed"]) == seed and r["name"] == name
-                and r["train"].get("command") == command
+                and portable(r["train"].get("command", [])) == portable(command)
                 and r["train"].get("keep_rates_used") == keep_rates):
             return r
     return None
@@ -164,3 +178,16 @@ def convert_tree(root):
         log.unlink()
         done.append(f"{log}: removed")
     return done
+
+
+def main(argv=None):
+    """``experiment convert DIR``: every experiment directory under DIR to the compact layout."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Fold the run caches (records/ trees, offline "
+                                            "warm-up records, logs) under DIR into the compact "
+                                            "layout of scripts/results.py.")
+    p.add_argument("dir", help="e.g. docs")
+    for line in convert_tree(p.parse_args(argv).dir):
+        print(line)
+    return 0
