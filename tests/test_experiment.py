@@ -118,3 +118,25 @@ def test_docs_keep_compact_results_only():
         for record in read_runs(runs.parent):
             assert {"seed", "name", "train", "evals"} <= set(record)
             assert record["train"]["command"][0] == "fairseq-train"
+
+
+def test_offline_writes_the_compact_layout(m30k_noisy, tmp_path):
+    """experiment offline: --out receives seed<S>/offline.json (the warm-up's and the report's
+    commands and costs, the dropped pairs per planted kind) and heuristic/heuristic.json, as
+    docs/ keeps them; the warm-up run, the report and the filtered corpora stay in --work."""
+    from runs import python
+
+    out, work = tmp_path / "results", tmp_path / "work"
+    python("-m", "scripts.experiment", "offline", "--data", m30k_noisy, "--arch", "tiny",
+           "--seeds", "1", "--threads", "1", "--out", out, "--work", work)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "heuristic/heuristic.json", "seed1/offline.json"]
+    record = json.loads((out / "seed1" / "offline.json").read_text())
+    assert record["warmup"]["command"][0] == "fairseq-train"
+    assert "--cpu" not in record["warmup"]["command"]  # fairseq picks the device
+    assert record["report"]["wall_seconds"] == record["report_wall_seconds"] > 0
+    assert record["warmup_target_tokens"] == record["warmup"]["final"]["trained_target_tokens"]
+    assert set(record["dropped"]["recall"]) == {"misaligned"}
+    for raw in ("seed1/warmup", "seed1/report/pairs.csv", "seed1/data-offline",
+                "heuristic/data-heuristic"):
+        assert (work / raw).exists(), raw
