@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What AutoAssist costs: the Assistant's scoring and update, epoch planning, start-up, and the
 Boss's throughput in real fairseq-train runs, each against its target (docs/performance.md).
 
@@ -380,7 +379,7 @@ def main(argv=None):
                    help="fairseq data for the Boss overhead (default: data-bin/multi30k_de_en; "
                         "--quick: a 2,000-pair Multi30k subset prepared from the shared data)")
     p.add_argument("--boss-preset", default=None,
-                   help="curve.py preset of the Boss runs (default transformer-cpu; --quick tiny)")
+                   help="preset (scripts/presets.py) of the Boss runs (default transformer-cpu; --quick tiny)")
     p.add_argument("--boss-updates", type=int, default=None, help="updates per Boss run (default 150; --quick 20)")
     p.add_argument("--boss-rounds", type=int, default=None, help="a,b,c rounds (default 5; --quick 1)")
     p.add_argument("--boss-threads", type=int, default=2,

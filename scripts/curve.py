@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """BLEU-versus-time curves of the stock baseline, AutoAssist and the random-drop control.
 
 For each seed, on the same data, flags and seed, in this order:
@@ -16,13 +15,14 @@ All training runs first; then every checkpoint is evaluated, timed separately:
 ``--remove-bpe sentencepiece``) on the test split, scored with ``sacrebleu.corpus_bleu`` against
 the detokenized references ``DATA/test.raw.TGT``.
 
-Outputs in ``--out``:
+Outputs in ``--out`` (the compact results of scripts/results.py, what docs/ keeps; with ``--tag T``
+named ``curve-T.csv``, ``curve-T.png``, ``summary-T.*``):
 
 * ``curve.csv`` with the columns of ``COLUMNS`` (one row per run, seed and checkpoint):
 
   - ``run``: baseline, autoassist or random; ``arch``: the preset; ``data``: the data directory
     (relative to the repository when inside it, else its name); ``seed``; ``device``: ``cpu`` or ``cuda:<GPU name>``;
-  - ``checkpoint``: the checkpoint file, relative to ``--out``;
+  - ``checkpoint``: the checkpoint file, relative to ``--work``;
   - ``wall_seconds``: training wall-clock seconds from the first training step to this checkpoint
     (the plugin's training progress, saved with the training iterator), minus the seconds fairseq
     spent writing earlier checkpoints (its "writing took" log lines), so that a run with more,
@@ -43,13 +43,16 @@ Outputs in ``--out``:
   which a run reaches the baseline's best BLEU, or that minus 0.5, over the first checkpoint at
   which the baseline does; in wall time and in trained tokens; on the seed-mean curves and per
   seed; a run that never reaches the target has ratio null, "not reached"), each run's final BLEU
-  and valid NLL, training and evaluation seconds, the machine, and the commands.
+  and valid NLL, training and evaluation seconds, the machine, the git commit and the commands.
+* ``runs.jsonl``: one record per run trained here (its train.json, its evaluations, its keep
+  rates).
 
-Per run, ``--out/seed<S>/<run>/`` holds ``train.log``, ``train.json`` (command, epochs with keep
-rates, checkpoints), ``checkpoints/`` and ``eval/`` (fairseq-validate and fairseq-generate
-outputs and one JSON per checkpoint). Running the same command again reuses finished training
-runs (same command) and evaluations, so an interrupted curve can be completed; use a fresh
-``--out`` to start over.
+Per run, the raw files in ``--work/seed<S>/<run>/``: ``train.log``, ``train.json`` (command,
+epochs with keep rates, checkpoints), ``checkpoints/`` and ``eval/`` (fairseq-validate and
+fairseq-generate outputs and one JSON per checkpoint). Running the same command again reuses
+finished runs (recorded in ``--out``'s runs.jsonl or ``--reuse``'s, or trained in ``--work`` with
+the same command) and evaluations, so an interrupted curve can be completed; ``--no-reuse``
+starts over.
 """
 
 import argparse

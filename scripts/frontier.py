@@ -1,4 +1,4 @@
-"""The compute-matched protocol of ``scripts/curve.py --epochs E`` (docs/README.md).
+"""The compute-matched protocol of ``python -m scripts.experiment curve --epochs E`` (docs/README.md).
 
 For each seed, on the same data, preset and seed, with a learning-rate schedule that decays to its
 floor at each run's own end (the preset's ``--lr-scheduler autoassist_cosine``, over epochs):

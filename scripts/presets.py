@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""fairseq-train model and optimizer flags per preset, shared by curve.py, bench.py and demo.sh.
+"""fairseq-train model and optimizer flags per preset, shared by the experiment command (curve, offline, bench) and the GPU check.
 
     python3 scripts/presets.py transformer-cpu    # prints the flags, one per line
 """

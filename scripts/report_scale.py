@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How long ``fairseq-autoassist-report`` takes at scale, apart from the Boss's forward passes.
 
 Builds a synthetic corpus of ``--pairs`` pairs as fairseq binaries (random token ids, lengths
