@@ -271,8 +271,8 @@ def boss_command(kind, data, save, preset, updates, extra, ranks=1, versus=None,
     user_dir = Path(versus) / "fairseq_autoassist" if kind == "d" else "fairseq_autoassist"
     # c, d: the paper's rule with a floor of 1 keeps every pair (the default rule, infobatch,
     # would drop pairs predicted learned)
-    rule = ({"a": [], "b": ["--assistant-off"]}.get(kind)
-            or ["--assistant-rule", "paper", "--assistant-base-prob", "1"])
+    rule = {"a": [], "b": ["--assistant-off"]}.get(
+        kind, ["--assistant-rule", "paper", "--assistant-base-prob", "1"])
     launcher = (["fairseq-train"] if ranks == 1 else
                 ["fairseq-autoassist-torchrun", "--standalone", "--nproc_per_node", str(ranks), "--"])
     return training.fairseq_train(

@@ -101,6 +101,8 @@ def test_every_train_command_comes_from_one_builder():
     assert "--cpu" in training.fairseq_train("data", "tiny", 3, "save", cpu=True)
     stock = bench.boss_command("a", "data", "save", "tiny", 5, [])
     assert stock[stock.index("--task") + 1] == "translation" and "--user-dir" not in stock
+    assert not any(a.startswith("--assistant") for a in stock)  # stock fairseq takes none
+    assert "--assistant-off" in bench.boss_command("b", "data", "save", "tiny", 5, [])
     assert bench.boss_command("c", "data", "save", "tiny", 5, [], cpu=True)[-1] != "--cpu"
 
 
