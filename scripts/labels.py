@@ -28,12 +28,13 @@ def read_corrupted(path):
 
 
 def labels_path(data_or_file):
-    """labels.json or corrupted.json: the file given, or the one in a data directory; None when
-    the directory has neither."""
+    """corrupted.json or labels.json: the file given, or the one in a data directory (the planted
+    pairs first, for a corrupted copy of a labelled corpus); None when the directory has
+    neither."""
     p = Path(data_or_file)
     if p.is_file():
         return p
-    for name in ("labels.json", "corrupted.json"):
+    for name in ("corrupted.json", "labels.json"):
         if (p / name).is_file():
             return p / name
     return None

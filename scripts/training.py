@@ -190,8 +190,11 @@ def train_or_reuse(cmd, run_dir, label, what, env, describe, keep_rates=None, re
     if reused is not None:
         log(f"{label}: already trained (its record in the results), reused")
         if keep_file is not None:
+            epochs = reused["train"].get("epoch_records") or reused["train"]["epochs"]
+            rates = reused.get("keep_rates") or {str(e["epoch"]): e["keep_rate"]
+                                                 for e in epochs if e["candidates"]}
             keep_file.parent.mkdir(parents=True, exist_ok=True)
-            keep_file.write_text(json.dumps(reused["keep_rates"], indent=1) + "\n")
+            keep_file.write_text(json.dumps(rates, indent=1) + "\n")
         return reused["train"]
     info = finished_run(run_dir, recorded, keep_rates, label)
     if info is not None:
