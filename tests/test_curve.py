@@ -192,6 +192,10 @@ def test_compute_matched_protocol_end_to_end(m30k_noisy, tmp_path):
             s = summary["savings"]["infobatch"][quality][axis]["per_seed"]["1"]
             assert s["where"] in ("inside", "above", "below") and s["ratio_1.0"] > 0
     assert "At a glance" in log and "infobatch" in (out / "summary.md").read_text()
+    # the results table is the last thing printed, with no third-party DEBUG lines before it
+    table = (out / "summary.md").read_text().rstrip()
+    assert table in log and log.index("] wrote ") < log.index(table)
+    assert "DEBUG:" not in log
 
     # planted pairs: the counts in the report are those of the recorded plans
     planted = set(json.loads((m30k / "corrupted.json").read_text())["ids"])
