@@ -1,4 +1,5 @@
-"""The experiment scripts, run from the repository root as modules (``python -m scripts.curve``,
-``python -m scripts.bench``; ``scripts/curve.sh`` and ``scripts/demo.sh`` do so): ``curve`` (update
-curves) and ``frontier`` (the compute-matched protocol) train with ``training``, evaluate with
-``evaluation`` and share ``common`` and ``presets``."""
+"""The experiment scripts, run from the repository root through one command,
+``python -m scripts.experiment COMMAND`` (``scripts/demo.sh`` does so; ``scripts/gpu_check.py`` is
+the GPU check): ``curve`` (update curves) and ``frontier`` (the compute-matched protocol) train
+with ``training``, evaluate with ``evaluation``, write ``results`` (the compact layout docs/
+keeps) and share ``common``, ``labels`` and ``presets``."""

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """What AutoAssist costs: the Assistant's scoring and update, epoch planning, start-up, and the
 Boss's throughput in real fairseq-train runs, each against its target (docs/performance.md).
 
-    python -m scripts.bench --out docs/performance.json          # full (WMT14 size, ~20 min)
-    python -m scripts.bench --quick --out /tmp/bench.json        # CI: small sizes, < 2 minutes
+    python -m scripts.experiment bench --out docs/performance.json          # full (WMT14 size, ~20 min)
+    python -m scripts.experiment bench --quick --out /tmp/bench.json        # CI: small sizes, < 2 minutes
 
 Scoring, update, start-up and planning run in this process on a synthetic corpus written as
 fairseq mmap binaries (token ids from a Zipf distribution over a 32k vocabulary, sentence lengths
@@ -40,8 +39,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from . import training  # noqa: E402
 from .common import REPO, machine_info  # noqa: E402
-from .presets import PRESETS  # noqa: E402
 from .training import TRAIN_RECORD  # noqa: E402
 
 TARGETS = {
@@ -264,34 +263,22 @@ def bench_planning(task, dataset, assistant, chunks, max_tokens, rng):
 
 
 # ------------------------------------------------------------------------ Boss overhead
-def boss_command(kind, data, save, preset, updates, extra, ranks=1, versus=None):
-    """fairseq-train for run *kind*; with *ranks* > 1 on that many processes through
-    fairseq-autoassist-torchrun (every rank's losses then reach every rank's Assistant). Kind d
-    is kind c with the plugin of another checkout, *versus*."""
+def boss_command(kind, data, save, preset, updates, extra, ranks=1, versus=None, cpu=False):
+    """fairseq-train for run *kind* (training.fairseq_train); with *ranks* > 1 on that many
+    processes through fairseq-autoassist-torchrun (every rank's losses then reach every rank's
+    Assistant). Kind d is kind c with the plugin of another checkout, *versus*."""
     # the runs start in the repository root
-    user = ["--user-dir", str(Path(versus) / "fairseq_autoassist") if kind == "d"
-            else "fairseq_autoassist"]
-    if kind == "a":
-        task = ["--task", "translation", "--criterion", "label_smoothed_cross_entropy"]
-    else:
-        task = [*user, "--task", "autoassist_translation",
-                "--criterion", "autoassist_label_smoothed_cross_entropy"]
-        # c, d: the paper's rule with a floor of 1 keeps every pair (the default rule, infobatch,
-        # would drop pairs predicted learned)
-        task += (["--assistant-off"] if kind == "b" else
-                 ["--assistant-rule", "paper", "--assistant-base-prob", "1"])
+    user_dir = Path(versus) / "fairseq_autoassist" if kind == "d" else "fairseq_autoassist"
+    # c, d: the paper's rule with a floor of 1 keeps every pair (the default rule, infobatch,
+    # would drop pairs predicted learned)
+    rule = {"a": [], "b": ["--assistant-off"]}.get(
+        kind, ["--assistant-rule", "paper", "--assistant-base-prob", "1"])
     launcher = (["fairseq-train"] if ranks == 1 else
                 ["fairseq-autoassist-torchrun", "--standalone", "--nproc_per_node", str(ranks), "--"])
-    return [*launcher, str(data), *task, "--label-smoothing", "0.1",
-            *PRESETS[preset]["args"], "--max-update", str(updates), "--seed", "1",
-            "--required-batch-size-multiple", "1", "--disable-validation", "--no-save",
-            "--save-dir", str(save), "--log-format", "json", "--log-interval", "10",
-            *([] if _cuda() else ["--cpu"]), *extra]
-
-
-def _cuda():
-    import torch
-    return torch.cuda.is_available()
+    return training.fairseq_train(
+        data, preset, 1, save, ["--max-update", str(updates)], stock=kind == "a",
+        user_dir=user_dir, launcher=launcher, save=False, cpu=cpu,
+        extra=[*rule, "--required-batch-size-multiple", "1", "--log-interval", "10", *extra])
 
 
 def trained_tokens(log_text):
@@ -305,7 +292,7 @@ def trained_tokens(log_text):
 
 
 def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=None, kinds=None,
-               deadline=None):
+               deadline=None, cpu=False):
     """*rounds* paired rounds; none starts after time.monotonic() passed *deadline*."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
@@ -324,7 +311,7 @@ def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=No
             row["order"] = order
             for kind in order:
                 cmd = boss_command(kind, data, Path(tmp) / kind, preset, updates, extra, ranks,
-                                   versus)
+                                   versus, cpu)
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
                 seconds = time.perf_counter() - t0
@@ -346,7 +333,7 @@ def bench_boss(data, preset, updates, rounds, threads, extra, ranks=1, versus=No
     out = {"rounds": rows, "preset": preset, "updates": updates, "threads": threads, "ranks": ranks,
            "versus": str(versus) if versus else None,
            "commands": {k: shlex.join(boss_command(k, data, "SAVE", preset, updates, extra, ranks,
-                                                   versus)) for k in kinds}}
+                                                   versus, cpu)) for k in kinds}}
     for kind in kinds[1:]:
         ratios = [row[kind] / row["a"] for row in rows]
         out[f"{kind}_over_a"] = {"median": statistics.median(ratios), "min": min(ratios),
@@ -392,7 +379,7 @@ def main(argv=None):
                    help="fairseq data for the Boss overhead (default: data-bin/multi30k_de_en; "
                         "--quick: a 2,000-pair Multi30k subset prepared from the shared data)")
     p.add_argument("--boss-preset", default=None,
-                   help="curve.py preset of the Boss runs (default transformer-cpu; --quick tiny)")
+                   help="preset (scripts/presets.py) of the Boss runs (default transformer-cpu; --quick tiny)")
     p.add_argument("--boss-updates", type=int, default=None, help="updates per Boss run (default 150; --quick 20)")
     p.add_argument("--boss-rounds", type=int, default=None, help="a,b,c rounds (default 5; --quick 1)")
     p.add_argument("--boss-threads", type=int, default=2,
@@ -402,6 +389,9 @@ def main(argv=None):
                         "fairseq-autoassist-torchrun (gloo on CPU)")
     p.add_argument("--boss-extra", default="", help="more fairseq-train flags for the Boss runs")
     p.add_argument("--skip-boss", action="store_true", help="leave out the fairseq-train runs")
+    p.add_argument("--cpu", action="store_true",
+                   help="pass --cpu to the Boss runs (default: fairseq uses a GPU when there is "
+                        "one; several ranks on CPU need it)")
     p.add_argument("--boss-versus", metavar="CHECKOUT",
                    help="also run kind d: kind c with the plugin of another checkout of this "
                         "repository (e.g. an earlier design), paired in the same rounds")
@@ -458,7 +448,7 @@ def main(argv=None):
                     args.boss_updates or (20 if quick else 150),
                     args.boss_rounds or (1 if quick else 5), args.boss_threads,
                     shlex.split(args.boss_extra), args.boss_ranks, args.boss_versus,
-                    args.boss_kinds, deadline)
+                    args.boss_kinds, deadline, args.cpu)
     except InvariantError as e:
         print(f"bench.py: invariant broken: {e}", file=sys.stderr)
         return 1
@@ -470,7 +460,3 @@ def main(argv=None):
         Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
         log(f"wrote {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

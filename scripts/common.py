@@ -21,6 +21,34 @@ class CurveError(Exception):
     """A problem the user can fix (bad data directory, failed fairseq command...)."""
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, its and PIL's loggers at WARNING: importing fairseq
+    sets the root logger to DEBUG, and every plot would then print matplotlib's font search. Every
+    figure of the scripts is drawn through this."""
+    import logging
+
+    for name in ("matplotlib", "PIL"):  # before the import, which logs too
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def git_commit():
+    """The repository's commit (with "+changes" when the work tree differs from it), or None."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sha + ("+changes" if dirty else "")
+
+
 def log(msg):
     print(f"[curve {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -33,7 +61,7 @@ def read_lines(path):
     return text.split("\n") if text else []
 
 
-def machine_info(threads):
+def machine_info(threads, cpu=False):
     import torch
     import fairseq
     import sacrebleu
@@ -46,7 +74,7 @@ def machine_info(threads):
                 break
     except OSError:
         pass
-    cuda = torch.cuda.is_available()
+    cuda = not cpu and torch.cuda.is_available()
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -67,10 +95,11 @@ def machine_info(threads):
     }
 
 
-def child_env(args):
+def child_env(threads):
+    """The environment of the fairseq processes: *threads* OpenMP/MKL threads (None: inherit)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if args.threads is not None:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     return env
 
 
@@ -93,6 +122,27 @@ def run_logged(cmd, log_path, env, echo=None):
         raise CurveError(f"{cmd[0]} failed with status {rc} (log: {log_path}):\n{tail}")
 
 
+def train_pairs(data, src, tgt):
+    """Training pairs of a data_prep output (its train split's source side)."""
+    from fairseq.data import indexed_dataset
+
+    for prefix in (f"train.{src}-{tgt}.{src}", f"train.{tgt}-{src}.{src}"):
+        if Path(data, prefix + ".idx").is_file():
+            return len(indexed_dataset.MMapIndexedDataset(str(Path(data, prefix))))
+    raise CurveError(f"no train split for {src} in {data}")
+
+
+def work_dir(work, out):
+    """Where an experiment's raw files go: *work*; by default *out*, or runs/NAME for an *out*
+    docs/NAME, so that docs/ holds only the compact results."""
+    if work:
+        return Path(work).resolve()
+    out, docs = Path(out).resolve(), REPO / "docs"
+    if out == docs or docs in out.parents:
+        return REPO / "runs" / out.relative_to(docs)
+    return out
+
+
 def data_name(data):
     """The data directory as committed results name it: relative to the repository when inside
     it, else its name."""
@@ -112,22 +162,29 @@ def relative_to(base):
     return rel
 
 
-def write_results(out, rows, columns, summary, markdown, evals):
-    """The results of curve.py and its --epochs protocol: *rows* into ``out/curve.csv`` (the
-    *columns*), *summary* (with the machine's load average at the end and the sacreBLEU
-    signature of the *evals*) into ``summary.json``, and ``markdown(summary)`` into
-    ``summary.md`` (printed too)."""
+def write_results(out, rows, columns, summary, markdown, evals, records, tag=""):
+    """The compact results of an experiment (scripts/results.py) in *out*: *rows* into
+    ``curve.csv`` (the *columns*), *summary* (with the git commit, the machine's load average at
+    the end and the sacreBLEU signature of the *evals*) into ``summary.json``, and
+    ``markdown(summary)`` into ``summary.md`` (printed too), each named ``-<tag>`` with a *tag*;
+    the run *records* into ``runs.jsonl``."""
+    from . import results
+
+    sfx = results.suffix(tag)
     signatures = sorted({ev["signature"] for ev in evals.values()})
+    summary["git_commit"] = git_commit()
     summary["machine"] = dict(summary["machine"],
                               load_average_at_end=[round(x, 2) for x in os.getloadavg()])
     summary["sacrebleu_signature"] = signatures[0] if len(signatures) == 1 else signatures
-    with open(out / "curve.csv", "w", newline="", encoding="utf-8") as f:
+    with open(out / f"curve{sfx}.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / f"summary{sfx}.json").write_text(json.dumps(summary, indent=1) + "\n")
     md = markdown(summary)
-    (out / "summary.md").write_text(md)
-    print(md, flush=True)
-    log(f"wrote {out / 'curve.csv'} ({len(rows)} rows), {out / 'curve.png'}, "
-        f"{out / 'summary.json'}, {out / 'summary.md'}")
+    (out / f"summary{sfx}.md").write_text(md)
+    results.write_runs(out, records)
+    log(f"wrote {out / f'curve{sfx}.csv'} ({len(rows)} rows), {out / f'curve{sfx}.png'}, "
+        f"{out / f'summary{sfx}.json'}, {out / f'summary{sfx}.md'}, {out / results.RUNS} "
+        f"({len(records)} runs)")
+    print("\n" + md, flush=True)  # the results table last

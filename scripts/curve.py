@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """BLEU-versus-time curves of the stock baseline, AutoAssist and the random-drop control.
 
 For each seed, on the same data, flags and seed, in this order:
@@ -16,13 +15,14 @@ All training runs first; then every checkpoint is evaluated, timed separately:
 ``--remove-bpe sentencepiece``) on the test split, scored with ``sacrebleu.corpus_bleu`` against
 the detokenized references ``DATA/test.raw.TGT``.
 
-Outputs in ``--out``:
+Outputs in ``--out`` (the compact results of scripts/results.py, what docs/ keeps; with ``--tag T``
+named ``curve-T.csv``, ``curve-T.png``, ``summary-T.*``):
 
 * ``curve.csv`` with the columns of ``COLUMNS`` (one row per run, seed and checkpoint):
 
   - ``run``: baseline, autoassist or random; ``arch``: the preset; ``data``: the data directory
     (relative to the repository when inside it, else its name); ``seed``; ``device``: ``cpu`` or ``cuda:<GPU name>``;
-  - ``checkpoint``: the checkpoint file, relative to ``--out``;
+  - ``checkpoint``: the checkpoint file, relative to ``--work``;
   - ``wall_seconds``: training wall-clock seconds from the first training step to this checkpoint
     (the plugin's training progress, saved with the training iterator), minus the seconds fairseq
     spent writing earlier checkpoints (its "writing took" log lines), so that a run with more,
@@ -43,13 +43,16 @@ Outputs in ``--out``:
   which a run reaches the baseline's best BLEU, or that minus 0.5, over the first checkpoint at
   which the baseline does; in wall time and in trained tokens; on the seed-mean curves and per
   seed; a run that never reaches the target has ratio null, "not reached"), each run's final BLEU
-  and valid NLL, training and evaluation seconds, the machine, and the commands.
+  and valid NLL, training and evaluation seconds, the machine, the git commit and the commands.
+* ``runs.jsonl``: one record per run trained here (its train.json, its evaluations, its keep
+  rates).
 
-Per run, ``--out/seed<S>/<run>/`` holds ``train.log``, ``train.json`` (command, epochs with keep
-rates, checkpoints), ``checkpoints/`` and ``eval/`` (fairseq-validate and fairseq-generate
-outputs and one JSON per checkpoint). Running the same command again reuses finished training
-runs (same command) and evaluations, so an interrupted curve can be completed; use a fresh
-``--out`` to start over.
+Per run, the raw files in ``--work/seed<S>/<run>/``: ``train.log``, ``train.json`` (command,
+epochs with keep rates, checkpoints), ``checkpoints/`` and ``eval/`` (fairseq-validate and
+fairseq-generate outputs and one JSON per checkpoint). Running the same command again reuses
+finished runs (recorded in ``--out``'s runs.jsonl or ``--reuse``'s, or trained in ``--work`` with
+the same command) and evaluations, so an interrupted curve can be completed; ``--no-reuse``
+starts over.
 """
 
 import argparse
@@ -61,11 +64,12 @@ import time
 from pathlib import Path
 
 from . import frontier
-from .common import (COLUMNS, REPO, CurveError, child_env, data_name, log, machine_info,
+from . import common, results
+from .common import (COLUMNS, REPO, CurveError, child_env, data_name, log, machine_info, pyplot,
                      read_lines, relative_to, write_results)
 from .evaluation import evaluate_checkpoint
 from .presets import PRESETS
-from .training import RESERVED, train_command, train_run
+from .training import RESERVED, precision_of, train_command, train_run
 
 RUNS = ("baseline", "autoassist", "random")
 AXES = ("wall_seconds", "trained_target_tokens")
@@ -76,7 +80,6 @@ TARGETS = ("baseline_best", "baseline_best_minus_0.5")
 def parse_args(argv):
     presets = "\n".join(f"  {name:<18} {p['help']}" for name, p in PRESETS.items())
     parser = argparse.ArgumentParser(
-        prog="scripts/curve.sh",
         description="Train the stock baseline, AutoAssist and the random-drop control per seed, "
                     "evaluate every K-update checkpoint (valid NLL, test BLEU) and write "
                     "curve.csv, curve.png, summary.json and summary.md.",
@@ -114,7 +117,29 @@ def parse_args(argv):
                          help="skip the random controls (the demo's short comparison)")
     parser.add_argument("--seeds", default="1", metavar="S1,S2,...",
                         help="comma-separated seeds; three runs per seed (default: 1)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="the results: curve.csv, curve.png, summary.json, summary.md and "
+                             "runs.jsonl (one record per run; scripts/results.py), the layout "
+                             "docs/ keeps")
+    parser.add_argument("--work", metavar="DIR",
+                        help="the raw files: per run its fairseq log, checkpoints, evaluations "
+                             "and plan records (default: --out; runs/NAME for an --out "
+                             "docs/NAME, so that docs/ holds only the results)")
+    parser.add_argument("--tag", default="", metavar="T",
+                        help="name this invocation's curve.csv, summary.* and curve.png "
+                             "curve-T.csv, summary-T.*, curve-T.png (another invocation into the "
+                             "same --out); its records in runs.jsonl carry the tag")
+    parser.add_argument("--reuse", action="append", default=[], metavar="DIR",
+                        help="reuse the runs recorded in DIR/runs.jsonl (another experiment's "
+                             "results) that have the same command and keep rates, without "
+                             "training or evaluating them again (the runs of --out's own "
+                             "runs.jsonl are always reused); repeatable")
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="train every run again, even those recorded in --out (e.g. a "
+                             "baseline trained again beside a method, for its wall time)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="pass --cpu to every fairseq command (default: fairseq uses a GPU "
+                             "when there is one)")
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--fp16", action="store_true",
                            help="pass --fp16 to fairseq-train (GPU only)")
@@ -199,6 +224,8 @@ def parse_args(argv):
         parser.error(f"--seeds must list distinct integers, got {args.seeds!r}")
     if args.beam < 1 or args.gen_batch_size < 1 or args.valid_max_tokens < 1:
         parser.error("--beam, --gen-batch-size and --valid-max-tokens must be >= 1")
+    if args.tag and not all(c.isalnum() or c in "-_." for c in args.tag):
+        parser.error(f"--tag must be letters, digits, '-', '_' or '.', got {args.tag!r}")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
     try:
@@ -239,32 +266,6 @@ def check_data(args):
                          f"(prepare it with data_prep, see data_prep/README.md)")
     return data, src, tgt, refs
 
-
-
-
-# --------------------------------------------------------------------------------------- machine
-
-
-# -------------------------------------------------------------------------------------- training
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# ------------------------------------------------------------------------------------ evaluation
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -391,15 +392,7 @@ def ratio_table(r):
 
 
 def plot(curves, per_seed, path, title):
-    import logging
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    for name in ("matplotlib", "PIL"):  # importing fairseq set the root logger to DEBUG
-        logging.getLogger(name).setLevel(logging.WARNING)
-
+    plt = pyplot()
     colors = {"baseline": "black", "autoassist": "tab:blue", "random": "tab:orange"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     labels = {"wall_seconds": "training wall-clock time (s)",
@@ -439,13 +432,14 @@ def report(args, ctx, infos, evals, machine):
                          "valid_nll": ev["valid_nll"], "bleu": round(ev["bleu"], 4)})
     rows.sort(key=lambda r: (r["seed"], RUNS.index(r["run"]), r["updates"]))
     out = ctx["out"]
+    sfx = results.suffix(args.tag)
 
     curves = mean_curves(rows)
     seeds = args.seed_list
     per_seed_curves = {s: {run: [dict(r) for r in rows if r["seed"] == s and r["run"] == run]
                            for run in RUNS} for s in seeds}
-    precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
-    plot(curves, len(seeds), out / "curve.png",
+    precision = precision_of(args)
+    plot(curves, len(seeds), out / f"curve{sfx}.png",
          f"{args.arch} on {ctx['data'].name} ({ctx['src']}-{ctx['tgt']}), {machine['device']}, "
          f"{precision}, beam {args.beam}; band: min-max over seeds")
 
@@ -482,10 +476,24 @@ def report(args, ctx, infos, evals, machine):
                     "valid_nll": "fairseq-validate valid_nll_loss, base 2 (bits per token)",
                     "bleu": "sacrebleu.corpus_bleu on the test split, beam " + str(args.beam)},
     }
-    write_results(out, rows, COLUMNS, summary, summary_markdown, evals)
+    # the runs trained (or evaluated) here; those reused from records are recorded already
+    records = [run_record(args, ctx, seed, run, info, evals) for (seed, run), info in infos.items()
+               if (seed, run) not in ctx["reused"]]
+    write_results(out, rows, COLUMNS, summary, summary_markdown, evals, records, args.tag)
 
 
-# ------------------------------------------------------------------------------------------ main
+def run_record(args, ctx, seed, name, info, evals):
+    """The run's record in runs.jsonl: its training record, its evaluations and (the run the
+    random control follows) its keep rates."""
+    record = {"tag": args.tag, "seed": seed, "name": name, "train": info,
+              "evals": [ev for (s, n, _), ev in sorted(evals.items(), key=lambda kv: kv[0][2])
+                        if (s, n) == (seed, name)]}
+    keep_file = ctx["work"] / f"seed{seed}" / name / "keep_rates.json"
+    if keep_file.is_file():
+        record["keep_rates"] = json.loads(keep_file.read_text())
+    return record
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -495,29 +503,29 @@ def main(argv=None):
         if missing:
             raise CurveError(f"{', '.join(missing)} not found on PATH: install fairseq "
                              f"(bash scripts/install.sh)")
-        import torch
-
-        cpu = not torch.cuda.is_available()
         out = Path(args.out).resolve()
         ctx = {"data": data, "src": src, "tgt": tgt, "refs_path": refs_path,
-               "refs": read_lines(refs_path), "out": out, "cpu": cpu, "env": child_env(args),
-               "data_name": data_name(data), "relative": relative_to(REPO)}
+               "refs": read_lines(refs_path), "out": out, "work": common.work_dir(args.work, out),
+               "env": child_env(args.threads), "data_name": data_name(data),
+               "relative": relative_to(REPO), "reused": {},
+               "records": [] if args.no_reuse else [
+                   r for d in [out, *args.reuse] for r in results.read_runs(d)]}
         if args.epochs is not None:
             return frontier.main(args, ctx)
         if args.dry_run:
             for run in RUNS:
                 print(shlex.join(train_command(
                     args, data, src, tgt, args.seed_list[0], run,
-                    out / f"seed{args.seed_list[0]}" / run / "checkpoints",
-                    out / f"seed{args.seed_list[0]}" / "autoassist" / "keep_rates.json", cpu)))
+                    ctx["work"] / f"seed{args.seed_list[0]}" / run / "checkpoints",
+                    ctx["work"] / f"seed{args.seed_list[0]}" / "autoassist" / "keep_rates.json")))
             return 0
         out.mkdir(parents=True, exist_ok=True)
-        machine = machine_info(args.threads)
+        machine = machine_info(args.threads, args.cpu)
         log(f"{args.arch} on {data} ({src}-{tgt}), seeds {args.seed_list}, {args.updates} "
             f"updates, a checkpoint every {args.eval_every}; device {machine['device']}, "
             f"{machine['cpu_model']}, load average {machine['load_average_at_start']}")
 
-        if cpu and (args.fp16 or args.bf16):
+        if machine["device"] == "cpu" and (args.fp16 or args.bf16):
             log("warning: no GPU; --fp16/--bf16 are passed to fairseq-train, which will fail on CPU")
         infos = {}
         for seed in args.seed_list:
@@ -531,10 +539,10 @@ def main(argv=None):
         t0 = time.perf_counter()
         for seed in args.seed_list:
             for run in RUNS:
-                run_dir = out / f"seed{seed}" / run
+                run_dir = ctx["work"] / f"seed{seed}" / run
                 cks = infos[(seed, run)]["checkpoints"]
                 for i, ck in enumerate(cks, 1):
-                    res = evaluate_checkpoint(args, ctx, run_dir, ck)
+                    res = evaluate_checkpoint(args, ctx, run_dir, ck, ctx["reused"].get((seed, run)))
                     evals[(seed, run, ck["updates"])] = res
                     log(f"seed {seed} {run} update {ck['updates']} ({i}/{len(cks)}): "
                         f"BLEU {res['bleu']:.2f}, valid NLL {res['valid_nll']:.3f}, "
@@ -543,10 +551,7 @@ def main(argv=None):
             + ", ".join(sorted({e['signature'] for e in evals.values()})))
         report(args, ctx, infos, evals, machine)
     except CurveError as e:
-        print(f"curve.py: error: {e}", file=sys.stderr)
+        print(f"curve: error: {e}", file=sys.stderr)
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

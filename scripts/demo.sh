@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end on Multi30k de-en: install, prepare the data, then a compute-matched
-# comparison (scripts/curve.py --epochs, docs/README.md): the stock baseline (--assistant-off,
+# comparison (python -m scripts.experiment curve --epochs, docs/README.md): the stock baseline (--assistant-off,
 # identical to --task translation) trained for E/2, 3E/4 and E epochs -- three points of its
 # quality-versus-compute frontier -- and AutoAssist for E epochs, every run with a learning rate that decays to 0 at its
 # own end (--lr-scheduler autoassist_cosine); each evaluated with fairseq-validate (valid NLL) and
@@ -22,5 +22,5 @@ ARCH=${ARCH:-transformer-128}
 
 python3 -m data_prep.multi30k --dest "$DATA" ${RAW:+--raw-dir "$RAW"}
 
-python3 -m scripts.curve --data "$DATA" --arch "$ARCH" --epochs "$EPOCHS" --budgets 0.5,0.75,1 \
+python3 -m scripts.experiment curve --data "$DATA" --arch "$ARCH" --epochs "$EPOCHS" --budgets 0.5,0.75,1 \
     --rules "$RULE" --no-controls --seeds 1 --out "$OUT" --max-len-a 1.2 --max-len-b 10

@@ -10,12 +10,19 @@ from .common import USER_DIR, CurveError, read_lines, run_logged
 VALID_RECORD = re.compile(r"\| valid \| (\{.*\})")
 
 
-def evaluate_checkpoint(args, ctx, run_dir, ck):
+def evaluate_checkpoint(args, ctx, run_dir, ck, record=None):
     """valid NLL (fairseq-validate) and test BLEU (fairseq-generate + sacrebleu) of one
-    checkpoint; cached in eval/<updates>.json."""
+    checkpoint; cached in eval/<updates>.json, or taken from the run's *record* in the results
+    when it holds this evaluation."""
     import sacrebleu
     from sacrebleu.metrics import BLEU
 
+    from .results import matching_eval
+
+    if record is not None:
+        res = matching_eval(record, ck["updates"], args.beam, args.max_len_a, args.max_len_b)
+        if res is not None:
+            return res
     eval_dir = run_dir / "eval"
     eval_dir.mkdir(exist_ok=True)
     cache = eval_dir / f"{ck['updates']}.json"
@@ -25,10 +32,13 @@ def evaluate_checkpoint(args, ctx, run_dir, ck):
                 and res.get("max_len_a", 0) == args.max_len_a
                 and res.get("max_len_b", 200) == args.max_len_b):
             return res
-    path = ctx["out"] / ck["file"]
+    path = ctx["work"] / ck["file"]
+    if not path.is_file():
+        raise CurveError(f"{path} is not there to evaluate (a run reused from its record is "
+                         f"evaluated from the record with its own beam and length limits only)")
     common = [str(ctx["data"]), "--user-dir", str(USER_DIR), "--task", "autoassist_translation",
               "-s", ctx["src"], "-t", ctx["tgt"], "--path", str(path)]
-    if ctx["cpu"]:
+    if args.cpu:
         common.append("--cpu")
 
     t0 = time.perf_counter()

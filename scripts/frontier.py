@@ -1,4 +1,4 @@
-"""The compute-matched protocol of ``scripts/curve.py --epochs E`` (docs/README.md).
+"""The compute-matched protocol of ``python -m scripts.experiment curve --epochs E`` (docs/README.md).
 
 For each seed, on the same data, preset and seed, with a learning-rate schedule that decays to its
 floor at each run's own end (the preset's ``--lr-scheduler autoassist_cosine``, over epochs):
@@ -28,13 +28,12 @@ and ``ratio_1.0 = x_run / x(1.0)``; the goal is ``reaches_1.0`` with ``ratio_1.0
 """
 
 import json
-import os
 import shlex
 import statistics
 
 import numpy as np
 
-from . import common, noise_flags, training
+from . import common, labels, results, training
 from .common import CurveError, log
 from .evaluation import evaluate_checkpoint
 from .presets import PRESETS
@@ -69,9 +68,11 @@ def budget_epochs(epochs, budget):
 
 
 def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=None):
-    cmd = training.base_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, save_dir,
-                                ["--max-epoch", str(epochs), "--no-epoch-checkpoints"],
-                                ctx["cpu"])
+    cmd = training.fairseq_train(ctx["data"], args.arch, seed, save_dir,
+                                 ["--max-epoch", str(epochs), "--no-epoch-checkpoints"],
+                                 src=ctx["src"], tgt=ctx["tgt"],
+                                 precision=training.precision_of(args), cpu=args.cpu,
+                                 extra=args.extra_args)
     if run == "baseline":
         cmd.append("--assistant-off")
     else:
@@ -80,44 +81,31 @@ def train_command(args, ctx, seed, run, rule, epochs, save_dir, keep_rates_file=
             cmd += ["--assistant-scorer", "random", "--assistant-keep-rates", str(keep_rates_file)]
         if ctx["planted"] is not None:  # noisy data: record which pairs were dropped
             cmd += ["--assistant-plan-dir", str(save_dir.parent / "plans")]
-        cmd += getattr(args, "rule_extra_args", [])
+        cmd += args.rule_extra_args
     return cmd
 
 
-def planted_ids(data):
-    """The ids of the pairs ``data_prep.corrupt`` corrupted in *data* (every kind), or of the
-    pairs ``data_prep.crawl_mixture`` labelled noise (``labels.json``: neither clean nor valid
-    crawl, as :mod:`scripts.noise_flags` counts them), or None for clean data."""
-    path = os.path.join(str(data), "corrupted.json")
-    if not os.path.exists(path) and os.path.exists(os.path.join(str(data), "labels.json")):
-        return np.flatnonzero(~np.isin(noise_flags.labels_of(data, None), noise_flags.VALID)).tolist()
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        record = json.load(f)
-    return record.get("all_ids", record["ids"])  # corrupted.json before the kinds: misaligned only
-
-
-def planted_dropped(plan_dir, planted):
-    """Per epoch, of the pairs the run dropped, how many were planted (misaligned) ones:
-    {epoch: {"dropped", "planted_dropped", "precision", "recall"}}, read from the run's plan
-    records."""
+def planted_dropped(plan_dir, planted, data, pairs):
+    """What the run dropped, read from its plan records: per epoch, of the pairs dropped, how
+    many were planted (noisy) ones, {epoch: {"dropped", "planted_dropped", "precision",
+    "recall"}}; and per epoch the shares per kind or label (labels.drop_shares)."""
     from fairseq_autoassist.records import read_kept, read_plans
 
     planted = np.asarray(planted, dtype=np.int64)
-    out = {}
+    out, drops = {}, []
     for epoch in sorted(read_plans(plan_dir)):
         _, _, dropped = read_kept(plan_dir, epoch)
         hit = int(np.isin(dropped, planted).sum())
         out[str(epoch)] = {"dropped": int(len(dropped)), "planted_dropped": hit,
                            "precision": round(hit / len(dropped), 4) if len(dropped) else None,
                            "recall": round(hit / max(len(planted), 1), 4)}
-    return out
+        drops.append({"epoch": int(epoch), **labels.drop_shares(dropped, data, pairs)})
+    return out, drops
 
 
 def train_run(args, ctx, seed, name, run, rule, epochs):
     """Train one run (or reuse it when its command and keep rates are unchanged)."""
-    seed_dir = ctx["out"] / f"seed{seed}"
+    seed_dir = ctx["work"] / f"seed{seed}"
     run_dir = seed_dir / name
     keep_file = seed_dir / rule / "keep_rates.json" if run == "random" else None
     cmd = train_command(args, ctx, seed, run, rule, epochs, run_dir / "checkpoints", keep_file)
@@ -128,14 +116,17 @@ def train_run(args, ctx, seed, name, run, rule, epochs):
                 "process_seconds": process_seconds, "epoch_records": epochs_trained,
                 "final": checkpoints[-1], "weight_mean": weight_means(run_dir / "train.log")}
         if ctx["planted"] is not None and run != "baseline":
-            info["planted"] = planted_dropped(run_dir / "plans", ctx["planted"])
+            info["planted"], info["drops"] = planted_dropped(
+                run_dir / "plans", ctx["planted"], ctx["data"], ctx["pairs"])
         return info
-    # recorded with paths relative to the repository, so that a seed's records committed under
-    # docs/ and copied back into --out are reused by a later invocation on another checkout
+    # recorded with paths relative to the repository, so that the run records committed under
+    # docs/ (runs.jsonl) are reused by a later invocation on another checkout (--reuse)
+    recorded = [ctx["relative"](a) for a in cmd]
     return training.train_or_reuse(
         cmd, run_dir, f"seed {seed} {name}", f"{epochs} epochs", ctx["env"], describe,
-        keep_rates, recorded=[ctx["relative"](a) for a in cmd],
-        keep_file=seed_dir / rule / "keep_rates.json" if run == "autoassist" else None)
+        keep_rates, recorded=recorded,
+        keep_file=seed_dir / rule / "keep_rates.json" if run == "autoassist" else None,
+        reused=training.reusable(ctx, seed, name, recorded, keep_rates))
 
 
 def weight_means(log_path):
@@ -233,11 +224,7 @@ def flatness(rows, seeds):
 
 # ------------------------------------------------------------------------------------ the report
 def plot(rows, seeds, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     panels = [("trained_target_tokens", "valid_nll"), ("wall_seconds", "valid_nll"),
               ("trained_target_tokens", "bleu"), ("wall_seconds", "bleu")]
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
@@ -395,15 +382,15 @@ def report(args, ctx, infos, evals, machine):
     rows.sort(key=lambda r: (r["seed"], r["run"] != "baseline", r["budget"] or 0, r["name"]))
     out = ctx["out"]
     seeds = args.seed_list
-    precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
-    plot(rows, seeds, out / "curve.png",
+    precision = training.precision_of(args)
+    plot(rows, seeds, out / f"curve{results.suffix(args.tag)}.png",
          f"{args.arch} on {ctx['data_name']} ({ctx['src']}-{ctx['tgt']}), E = {args.epochs} "
          f"epochs, baseline budgets {args.budgets}, {machine['device']}, {precision}, "
          f"beam {args.beam}")
     summary = {
         "config": {"data_name": ctx["data_name"], "src": ctx["src"], "tgt": ctx["tgt"],
                    "arch": args.arch, "preset_args": PRESETS[args.arch]["args"],
-                   "extra": args.extra_args, "rule_extra": getattr(args, "rule_extra_args", []),
+                   "extra": args.extra_args, "rule_extra": args.rule_extra_args,
                    "epochs": args.epochs,
                    "budgets": args.budget_list,
                    "first_seed_budgets": args.first_seed_budget_list,
@@ -422,22 +409,42 @@ def report(args, ctx, infos, evals, machine):
                if info.get("planted") is not None}
     if planted:
         summary["planted"] = {"pairs": len(ctx["planted"]), "runs": planted}
+    # the runs trained (or evaluated) here; those reused from records are recorded already
+    records = [run_record(args, ctx, seed, name, info, evals[(seed, name)])
+               for (seed, name), info in infos.items() if (seed, name) not in ctx["reused"]]
     common.write_results(out, [dict(r, budget="" if r["budget"] is None else r["budget"])
-                               for r in rows], COLUMNS, summary, summary_markdown, evals)
+                               for r in rows], COLUMNS, summary, summary_markdown, evals,
+                         records, args.tag)
+
+
+def run_record(args, ctx, seed, name, info, evaluation):
+    """The run's record in runs.jsonl (scripts/results.py): its training record (what it dropped
+    per epoch and kind of planted noise moved to ``drops``), its evaluation, and (a rule's run,
+    which its random control follows) its keep rates."""
+    train = {k: v for k, v in info.items() if k != "drops"}
+    record = {"tag": args.tag, "seed": seed, "name": name, "train": train,
+              "evals": [evaluation]}
+    if info.get("drops"):
+        record["drops"] = info["drops"]
+    keep_file = ctx["work"] / f"seed{seed}" / name / "keep_rates.json"
+    if info["run"] == "autoassist" and keep_file.is_file():
+        record["keep_rates"] = json.loads(keep_file.read_text())
+    return record
 
 
 def main(args, ctx):
     """Train (or reuse) every run of every seed, then evaluate each final checkpoint and report."""
-    ctx = dict(ctx, planted=planted_ids(ctx["data"]))  # corrupted.json, read once
+    ctx = dict(ctx, planted=labels.noisy_ids(ctx["data"]),  # the labels, read once
+               pairs=common.train_pairs(ctx["data"], ctx["src"], ctx["tgt"]))
     if args.dry_run:
         for name, run, rule, budget, epochs in plan_runs(args, 0):
-            d = ctx["out"] / f"seed{args.seed_list[0]}" / name
+            d = ctx["work"] / f"seed{args.seed_list[0]}" / name
             print(shlex.join(train_command(args, ctx, args.seed_list[0], run, rule, epochs,
                                            d / "checkpoints",
                                            d.parent / rule / "keep_rates.json")))
         return 0
     ctx["out"].mkdir(parents=True, exist_ok=True)
-    machine = common.machine_info(args.threads)
+    machine = common.machine_info(args.threads, args.cpu)
     log(f"{args.arch} on {ctx['data']} ({ctx['src']}-{ctx['tgt']}), seeds {args.seed_list}, "
         f"E = {args.epochs} epochs, baseline budgets {args.budgets}, rules {args.rules}; device "
         f"{machine['device']}, {machine['cpu_model']}, load average "
@@ -452,7 +459,8 @@ def main(args, ctx):
     evals = {}
     for (seed, name), info in infos.items():
         ck = dict(info["final"])
-        res = evaluate_checkpoint(args, ctx, ctx["out"] / f"seed{seed}" / name, ck)
+        res = evaluate_checkpoint(args, ctx, ctx["work"] / f"seed{seed}" / name, ck,
+                                  ctx["reused"].get((seed, name)))
         evals[(seed, name)] = res
         log(f"seed {seed} {name}: BLEU {res['bleu']:.2f}, valid NLL {res['valid_nll']:.3f}")
     report(args, ctx, infos, evals, machine)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .bench import boss_command
 from .common import REPO, machine_info
-from .presets import PRESETS
+from . import training
 from .training import TRAIN_RECORD
 
 ARCHS = ("transformer-iwslt", "fconv-iwslt", "lstm-iwslt")
@@ -40,11 +40,9 @@ def log(msg):
 
 
 def train_command(data, preset, precision, save, epochs):
-    return ["fairseq-train", str(data), "--user-dir", "fairseq_autoassist",
-            "--task", "autoassist_translation",
-            "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
-            *PRESETS[preset]["args"], f"--{precision}", "--max-epoch", str(epochs), "--seed", "1",
-            "--no-save", "--save-dir", str(save), "--log-format", "json", "--log-interval", "20"]
+    return training.fairseq_train(data, preset, 1, save, ["--max-epoch", str(epochs)],
+                                  user_dir="fairseq_autoassist", precision=precision, save=False,
+                                  extra=["--log-interval", "20"])
 
 
 def check_training(data, epochs, precisions, timeout):

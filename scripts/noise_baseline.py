@@ -1,6 +1,6 @@
 """An opusfilter heuristic baseline for the noise benchmark: a standard set of OpusFilter filters run
 on the training pairs of a fairseq data directory, one CSV row per pair (the pair id is its index in
-the training split), for ``scripts.noise_eval --columns all``.
+the training split), for ``experiment noise-eval --columns all``.
 
 The text is decoded from the fairseq binaries (the directory's dictionaries and sentencepiece model,
 the languages from ``manifest.json``), so it is what the model trains on. The filters, run through
@@ -26,8 +26,8 @@ infinite length ratios are written as 1e6); ``opusfilter_flags`` (filters failed
 
 Example::
 
-    python -m scripts.noise_baseline data-bin/m30k_cs_en_crawl --out runs/baseline-crawl.csv
-    python -m scripts.noise_eval --pairs runs/baseline-crawl.csv --columns all --flagged \\
+    python -m scripts.experiment noise-baseline data-bin/m30k_cs_en_crawl --out runs/baseline-crawl.csv
+    python -m scripts.experiment noise-eval --pairs runs/baseline-crawl.csv --columns all --flagged \\
         --labels data-bin/m30k_cs_en_crawl/labels.json
 """
 
@@ -187,7 +187,7 @@ def score_pairs(pairs, filter_set):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m scripts.noise_baseline", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("data", type=Path, help="a fairseq data directory (data_prep output)")
     p.add_argument("--out", required=True, type=Path, help="the CSV to write")
     p.add_argument("--src", help="source language (default: manifest.json's src)")
@@ -219,7 +219,3 @@ def main(argv=None):
     log(f"{flagged} of {len(pairs)} pairs fail at least one filter; wrote {args.out} "
         f"({time.time() - start:.0f} s)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,12 +1,13 @@
 """Training through noise, every method beside the clean and noisy baseline frontiers: the tables
 and the figure of docs/noise.md, from the runs' committed records.
 
-Inputs (each a ``scripts/curve.sh --epochs E`` output directory with its ``curve.csv``):
+Inputs (each an ``experiment curve --epochs E`` results directory with its ``curve.csv``):
 
 * ``--noisy``: the noisy corpus's frontier (baselines at each budget, the rules and controls;
-  every ``curve*.csv`` in it: one per invocation of ``curve.sh`` on the same ``--out``);
+  every ``curve*.csv`` in it: one per invocation of ``experiment curve`` on the same ``--out``,
+  ``--tag`` naming the others);
 * ``--clean``: the clean corpus's frontier (its baselines: the upper bound);
-* ``--offline``: ``scripts/offline_filter.py``'s ``--out``: per seed ``seed<S>/offline.json``
+* ``--offline``: ``experiment offline``'s ``--out``: per seed ``seed<S>/offline.json``
   (warm-up and report costs) and ``seed<S>/train/curve.csv`` (the retrain on the filtered
   corpus); ``heuristic/train/curve.csv`` (the heuristic filter's training);
 * ``--oracle`` (optional): the corpus without exactly its planted pairs.
@@ -17,8 +18,8 @@ retrain for the offline path), valid NLL and test BLEU, with their ratios to the
 budget 1 of the same seed (wall time: the one trained in the same invocation, see ``collect``) and
 the share of the BLEU gap between the noisy and the clean baseline recovered. Writes ``OUT.json``, ``OUT.md`` and ``OUT.png``.
 
-    python -m scripts.noise_compare --noisy runs/frontier-m30k10k-mixed \\
-        --clean docs/m30k10k-transformer128 --offline runs/offline-m30k10k-mixed \\
+    python -m scripts.experiment compare --noisy docs/m30k10k-mixed-transformer128 \\
+        --clean docs/m30k10k-transformer128 --offline docs/m30k10k-mixed-offline-transformer128 \\
         --oracle docs/m30k10k-mixed-oracle-transformer128 --out docs/noise/mixed-compare
 """
 
@@ -27,6 +28,8 @@ import csv
 import json
 import statistics
 from pathlib import Path
+
+from .common import pyplot
 
 NUMERIC = ("trained_target_tokens", "extra_forward_tokens", "wall_seconds", "valid_nll", "bleu")
 
@@ -55,13 +58,14 @@ def wall_references(rows):
             if r["run"] == "baseline" and r["budget"] == 1.0}
 
 
-def collect(args):
-    """Every (method, seed) point of the inputs. A point's ``wall_reference`` is the wall time of
+def collect(noisy, clean, offline=None, oracle=None, wall_baselines=None):
+    """Every (method, seed) point of the experiment directories *noisy*, *clean*, *offline*,
+    *oracle* (the options of the module doc). A point's ``wall_reference`` is the wall time of
     the same seed's noisy baseline at budget 1 trained in the same invocation: the one in the same
-    curve*.csv of ``--noisy``, or for the offline path and the heuristic filter the one in
-    ``--wall-baselines``; without one the point has no wall ratio."""
+    curve*.csv of *noisy*, or for the offline path and the heuristic filter the one in the
+    curve.csv *wall_baselines*; without one the point has no wall ratio."""
     points, seen = [], set()
-    for path in sorted(Path(args.noisy).glob("curve*.csv")):
+    for path in sorted(Path(noisy).glob("curve*.csv")):
         rows = read_curve(path)
         walls = wall_references(rows)
         for r in rows:
@@ -77,10 +81,10 @@ def collect(args):
                 points.append(point(r, r["rule"], **extra))
             elif r["run"] == "random":
                 points.append(point(r, f"{r['rule']} random control", **extra))
-    for r in read_curve(Path(args.clean, "curve.csv")):
+    for r in read_curve(Path(clean, "curve.csv")):
         if r["run"] == "baseline":
             points.append(point(r, f"clean baseline {r['budget']:g}", budget=r["budget"]))
-    offline_walls = wall_references(read_curve(args.wall_baselines)) if args.wall_baselines else {}
+    offline_walls = wall_references(read_curve(wall_baselines)) if wall_baselines else {}
 
     def offline_point(r, method):
         p = point(r, method)
@@ -88,8 +92,8 @@ def collect(args):
             p["wall_reference"] = offline_walls[r["seed"]]
         return p
 
-    if args.offline:
-        for seed_dir in sorted(Path(args.offline).glob("seed*")):
+    if offline:
+        for seed_dir in sorted(Path(offline).glob("seed*")):
             stage = Path(seed_dir, "offline.json")
             rows = read_curve(seed_dir / "train" / "curve.csv")
             if not stage.is_file() or not rows:
@@ -102,10 +106,10 @@ def collect(args):
             p["wall_seconds"] += cost["warmup_wall_seconds"] + cost["report_wall_seconds"]
             p["dropped"] = cost["dropped"]
             points.append(p)
-        for r in read_curve(Path(args.offline, "heuristic", "train", "curve.csv")):
+        for r in read_curve(Path(offline, "heuristic", "train", "curve.csv")):
             points.append(offline_point(r, "heuristic filter"))
-    if args.oracle:
-        for r in read_curve(Path(args.oracle, "curve.csv")):
+    if oracle:
+        for r in read_curve(Path(oracle, "curve.csv")):
             if r["run"] == "baseline" and r["budget"] == 1.0:
                 points.append(point(r, "oracle filter"))
     return points
@@ -200,10 +204,7 @@ def draw_point(ax, m, quality, marker="D", color=None):
 
 
 def plot(means, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, quality, label in ((axes[0], "bleu", "test BLEU"),
                                (axes[1], "valid_nll", "valid NLL (bits)")):
@@ -228,10 +229,10 @@ def plot(means, path, title):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--noisy", required=True, help="curve.sh --out of the noisy corpus")
-    p.add_argument("--clean", required=True, help="curve.sh --out of the clean corpus")
+    p.add_argument("--noisy", required=True, help="experiment curve --out of the noisy corpus")
+    p.add_argument("--clean", required=True, help="experiment curve --out of the clean corpus")
     p.add_argument("--offline", help="scripts/offline_filter.py --out")
-    p.add_argument("--oracle", help="curve.sh --out of the corpus without its planted pairs")
+    p.add_argument("--oracle", help="experiment curve --out of the corpus without its planted pairs")
     p.add_argument("--wall-baselines",
                    help="a curve.csv with the noisy baselines at budget 1 retrained in the "
                         "invocation of --offline's trainings: their wall-time reference "
@@ -245,7 +246,7 @@ def main(argv=None):
     p.add_argument("--title", default="Training through noise: mean over the seeds each method has",
                    help="the figure's title")
     args = p.parse_args(argv)
-    points = collect(args)
+    points = collect(args.noisy, args.clean, args.offline, args.oracle, args.wall_baselines)
     keep = ({int(s) for s in args.seeds.split(",")} if args.seeds else
             {q["seed"] for q in points if q["method"] == "noisy baseline 1"})
     points = [q for q in points if q["seed"] in keep]
@@ -259,7 +260,3 @@ def main(argv=None):
     out.with_suffix(".md").write_text(text)
     plot(means, out.with_suffix(".png"), args.title)
     print(text)
-
-
-if __name__ == "__main__":
-    main()

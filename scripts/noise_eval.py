@@ -13,22 +13,24 @@ Labels come from ``labels.json`` of ``data_prep.crawl_mixture`` (one label per t
   and, overall, the share of the top N that is corrupted (precision).
 
 ``--columns all`` scores every column of the CSV but ``id`` (e.g. the baseline of
-``scripts.noise_baseline``) instead of the report's signals; ``--flagged`` adds, for 0/1 columns
+``experiment noise-baseline``) instead of the report's signals; ``--flagged`` adds, for 0/1 columns
 (1 = flagged as noise), the precision and recall of the flagged pairs.
 
 Example::
 
-    python -m scripts.noise_eval --pairs report/pairs.csv --labels data-bin/mix/labels.json \\
+    python -m scripts.experiment noise-eval --pairs report/pairs.csv --labels data-bin/mix/labels.json \\
         --out docs/noise/crawl-eval.jsonl
 """
 
 import argparse
 import csv
 import json
-import sys
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
+
+from .labels import LabelError, pair_labels
 
 SIGNALS = ("noise_score", "heuristic_flags", "copy", "src_language", "tgt_language",
            "length_ratio", "duplicates", "contrast", "contrast_similar", "boss_loss",
@@ -87,15 +89,6 @@ def crawl_records(cols, labels, signals=SIGNALS, flagged=False):
     return out
 
 
-def kind_of(corrupted, n):
-    """Per pair, its corruption kind ("clean" for untouched pairs)."""
-    kind = np.full(n, "clean", dtype=object)
-    kinds = corrupted.get("kinds") or {"misaligned": {"ids": corrupted["ids"]}}
-    for name, entry in kinds.items():
-        kind[np.asarray(entry["ids"], dtype=np.int64)] = name
-    return kind
-
-
 def synthetic_records(cols, kind, signals=SIGNALS, flagged=False):
     corrupted = kind != "clean"
     n_top = int(corrupted.sum())
@@ -142,18 +135,18 @@ def evaluate(pairs, labels, columns=None, flagged=False):
         missing = [c for c in signals if c not in cols]
         if missing:
             raise SystemExit(f"error: {pairs} has no column {', '.join(missing)}")
-    with open(labels, encoding="utf-8") as f:
-        data = json.load(f)
     n = len(cols["id"])
-    if "labels" in data:
-        if len(data["labels"]) != n:
-            raise SystemExit(f"error: {labels} labels {len(data['labels'])} pairs, {pairs} has {n}")
-        return crawl_records(cols, data["labels"], signals, flagged)
-    return synthetic_records(cols, kind_of(data, n), signals, flagged)
+    try:
+        kind = pair_labels(labels, n)
+    except LabelError as e:
+        raise SystemExit(f"error: {e} ({pairs})")
+    if "labels" in json.loads(Path(labels).read_text(encoding="utf-8")):  # crawl labels
+        return crawl_records(cols, kind.tolist(), signals, flagged)
+    return synthetic_records(cols, kind, signals, flagged)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m scripts.noise_eval", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", required=True, help="a report's pairs.csv")
     p.add_argument("--labels", required=True,
                    help="labels.json (data_prep.crawl_mixture) or corrupted.json (data_prep.corrupt)")
@@ -184,7 +177,3 @@ def main(argv=None):
                     extra += f"  rate {key.split('_')[-1]} {r[key]:.3f}"
         print(f"{r['comparison']:>22}  {r['signal']:<{width}} AUC {r['auc']:.3f}{extra}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

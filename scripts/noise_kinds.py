@@ -1,6 +1,6 @@
 """Each synthetic kind of noise alone: one table and one figure over the kinds (docs/noise.md),
-from the committed records of ``scripts/curve.sh`` (the noisy baseline at budget 1, skip-noise and
-its random control) and ``scripts/offline_filter.py`` (the heuristic filter's training) per kind,
+from the committed results of ``experiment curve`` (the noisy baseline at budget 1, skip-noise and
+its random control) and ``experiment offline`` (the heuristic filter's training) per kind,
 beside the clean corpus's frontier.
 
 Per kind and method: trained target tokens, forward-only tokens and wall time as multiples of the
@@ -11,7 +11,7 @@ recovered, and which pairs the method dropped: at the last epoch (the rule's pla
 that were planted (precision) and the share of the planted pairs dropped (recall); then
 skip-noise's precision and recall in every epoch.
 
-    python -m scripts.noise_kinds --kinds misaligned,untranslated \\
+    python -m scripts.experiment kinds --kinds misaligned,untranslated \\
         --noisy 'docs/m30k10k-kinds-transformer128/{kind}' \\
         --offline 'docs/m30k10k-kinds-transformer128/{kind}-filter' \\
         --clean docs/m30k10k-transformer128 --out docs/noise/kinds
@@ -20,10 +20,9 @@ skip-noise's precision and recall in every epoch.
 import argparse
 import json
 from pathlib import Path
-from types import SimpleNamespace
-
-from scripts import noise_compare
-from scripts.noise_compare import fmt
+from . import noise_compare
+from .common import pyplot
+from .noise_compare import fmt
 
 METHODS = ("noisy baseline 1", "skip-noise", "skip-noise random control", "heuristic filter")
 RUN_DIRS = {"skip-noise": "skip-noise", "skip-noise random control": "skip-noise-random"}
@@ -31,7 +30,7 @@ RUN_DIRS = {"skip-noise": "skip-noise", "skip-noise random control": "skip-noise
 
 def epoch_drops(noisy, seed, method):
     """{epoch: {dropped, planted_dropped, precision, recall}} of the rule's (or control's) run,
-    as ``scripts/curve.sh`` summed them up (summary.json's ``planted``)."""
+    as ``experiment curve`` summed them up (summary.json's ``planted``)."""
     summary = json.loads(Path(noisy, "summary.json").read_text(encoding="utf-8"))
     runs = (summary.get("planted") or {}).get("runs", {})
     return {int(epoch): d for epoch, d in runs.get(f"seed{seed}/{RUN_DIRS[method]}", {}).items()}
@@ -52,9 +51,8 @@ def kind_points(kind, args):
     if not Path(noisy, "curve.csv").is_file():
         return []
     # the filter trained right after the kind's baseline, rule and control: one invocation
-    points = noise_compare.collect(SimpleNamespace(noisy=noisy, clean=args.clean, offline=offline,
-                                                   oracle=None,
-                                                   wall_baselines=Path(noisy, "curve.csv")))
+    points = noise_compare.collect(noisy, args.clean, offline,
+                                   wall_baselines=Path(noisy, "curve.csv"))
     seeds = {p["seed"] for p in points if p["method"] == "noisy baseline 1"}
     points = noise_compare.relate([p for p in points if p["seed"] in seeds])
     for p in points:
@@ -112,10 +110,7 @@ def epoch_table(points, method="skip-noise"):
 
 
 def plot(points, kinds, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     cols = min(4, len(kinds))
     rows = (len(kinds) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
@@ -150,10 +145,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kinds", required=True, help="comma-separated kinds, in table order")
     p.add_argument("--noisy", required=True,
-                   help="curve.sh --out of a kind's noisy corpus, with {kind} for the kind")
+                   help="experiment curve --out of a kind's noisy corpus, with {kind} for the kind")
     p.add_argument("--offline", required=True,
                    help="offline_filter.py --out of a kind, with {kind} for the kind")
-    p.add_argument("--clean", required=True, help="curve.sh --out of the clean corpus")
+    p.add_argument("--clean", required=True, help="experiment curve --out of the clean corpus")
     p.add_argument("--out", required=True, help="output prefix (.json, .md, .png)")
     args = p.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
@@ -172,7 +167,3 @@ def main(argv=None):
     out.with_suffix(".md").write_text(text)
     plot(points, done, out.with_suffix(".png"))
     print(text)
-
-
-if __name__ == "__main__":
-    main()

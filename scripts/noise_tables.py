@@ -2,13 +2,12 @@
 JSON lines in docs/noise/): the AUC of every signal on the labelled crawl pairs, and per synthetic
 kind the recall of the noise score's top N.
 
-    python -m scripts.noise_tables [--dir docs/noise]
+    python -m scripts.experiment tables [--dir docs/noise]
 """
 
 import argparse
 import json
 import os
-import sys
 
 KINDS = ("misaligned", "near-miss", "wrong-language", "untranslated", "untranslated-reverse",
          "templated", "misordered", "short")
@@ -68,7 +67,7 @@ def mixed_table(directory):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m scripts.noise_tables", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dir", default="docs/noise", help="the evaluation records' directory")
     args = p.parse_args(argv)
     crawl = os.path.join(args.dir, "crawl-eval.jsonl")
@@ -81,7 +80,3 @@ def main(argv=None):
     print("\n## Synthetic, every kind in equal parts (mixed)\n")
     print(mixed_table(args.dir))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

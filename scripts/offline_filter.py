@@ -3,7 +3,7 @@ train on the noisy corpus for the warm-up epoch(s) → ``fairseq-autoassist-repo
 ``--write-filtered`` → the corpus without the flagged pairs. Also the report's heuristic filter
 (``heuristic_flags`` > 0: length ratio, language, copy; data only) from the same report.
 
-Per seed, in ``--out/seed<S>/``:
+Per seed, in the work directory ``--work/seed<S>/`` (raw files):
 
 * ``warmup/``: ``fairseq-train`` with AutoAssist's defaults for ``--warmup-epochs`` epochs (the
   preset's schedule decays over those epochs), its ``train.log`` and checkpoint;
@@ -11,18 +11,21 @@ Per seed, in ``--out/seed<S>/``:
   --drop-noise-above Z`` (the text a user would give to data_prep);
 * ``data-offline/``: the noisy data-bin without the same pairs (``data_prep.subset``: the same
   dictionaries, so that the retrain differs from the noisy baseline only by the filter);
-* ``offline.json``: the cost of this stage (warm-up target tokens and wall seconds, the report's
-  wall seconds and the target tokens of its forward passes) and, with ``corrupted.json``, the
-  dropped pairs per kind of planted noise.
 
-``--out/heuristic/data-heuristic/`` is the noisy data-bin without the pairs with
+and in the results ``--out/seed<S>/offline.json``: the cost of this stage (warm-up target tokens
+and wall seconds, the report's wall seconds and the target tokens of its forward passes), the
+warm-up's and the report's commands and, with labels (corrupted.json, labels.json), the dropped
+pairs per kind of planted noise or label.
+
+``--work/heuristic/data-heuristic/`` is the noisy data-bin without the pairs with
 ``heuristic_flags`` > 0 (the same for every seed: the flags read the data only) and
-``heuristic.json`` its drops per kind. Train each filtered data-bin with ``scripts/curve.sh
---epochs E --budgets 1 --rules ''`` (the frontier protocol's baseline at budget 1); the offline
-path's compute is this stage's plus that training's.
+``--out/heuristic/heuristic.json`` its drops per kind. Train each filtered data-bin with
+``python -m scripts.experiment curve --epochs E --budgets 1 --rules ''`` (the frontier
+protocol's baseline at budget 1) into ``--out/seed<S>/train`` and ``--out/heuristic/train``; the
+offline path's compute is this stage's plus that training's.
 
-    python -m scripts.offline_filter --data data-bin/m30k_10k_mixed --arch transformer-128 \\
-        --seeds 1,2,3 --threads 2 --out runs/offline-m30k10k-mixed
+    python -m scripts.experiment offline --data data-bin/m30k_10k_mixed --arch transformer-128 \\
+        --seeds 1,2,3 --threads 2 --out docs/m30k10k-mixed-offline-transformer128
 """
 
 import argparse
@@ -34,21 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import common, training
+from . import common, labels, training
 from .common import CurveError, log
-from .noise_drops import shares
 from .noise_eval import read_pairs
 from .presets import PRESETS
 
-# the report's Boss passes over the training split: the own source, --other-sources others and
-# the most similar source; over the valid split: the own source and the others
-TRAIN_PASSES_BEYOND_OTHERS = 2
+# the report's Boss passes over the valid split: the own source and the --other-sources others
 VALID_PASSES_BEYOND_OTHERS = 1
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m scripts.offline_filter",
-                                description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, metavar="DIR", help="the noisy data-bin (data_prep)")
     p.add_argument("--arch", required=True, choices=sorted(PRESETS), metavar="PRESET",
                    help="a preset of scripts/presets.py")
@@ -64,11 +63,17 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, metavar="N", help="OMP_NUM_THREADS of every command")
     p.add_argument("--extra", default="", metavar="'FLAGS'",
                    help="more fairseq-train flags for the warm-up training")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--cpu", action="store_true",
+                   help="pass --cpu to fairseq-train and the report (default: a GPU when there "
+                        "is one)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the results: seed<S>/offline.json, heuristic/heuristic.json")
+    p.add_argument("--work", metavar="DIR",
+                   help="the raw files: the warm-up runs, the reports, the filtered data-bins "
+                        "(default: --out; runs/NAME for an --out docs/NAME)")
     args = p.parse_args(argv)
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
     args.extra_args = shlex.split(args.extra)
-    args.fp16 = args.bf16 = False
     if args.warmup_epochs < 1:
         p.error("--warmup-epochs must be >= 1")
     return args
@@ -85,25 +90,6 @@ def target_tokens(data, split, src, tgt):
     raise CurveError(f"no {split} split for {tgt} in {data}")
 
 
-def drop_shares(dropped, data, pairs):
-    """Dropped pairs per kind of planted noise (``corrupted.json``) or per label of a labelled
-    mixture (``labels.json``: the share of each label's pairs dropped), or None for other data."""
-    path = Path(data, "corrupted.json")
-    labelled = Path(data, "labels.json")
-    if not path.is_file() and labelled.is_file():
-        labels = np.asarray(json.loads(labelled.read_text(encoding="utf-8"))["labels"])
-        mask = np.isin(np.arange(pairs), dropped)
-        return {"dropped": int(len(dropped)),
-                "share_dropped": {str(lab): float(mask[labels == lab].mean())
-                                  for lab in np.unique(labels)}}
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text(encoding="utf-8"))
-    out = shares(dropped, record, pairs)
-    out["recall_all"] = float(np.isin(np.asarray(record["all_ids"]), dropped).mean())
-    return out
-
-
 def subset_once(data, dest, drop):
     """data_prep.subset of *data* without *drop* into *dest*, unless *dest* holds those drops."""
     from data_prep.subset import subset
@@ -117,12 +103,12 @@ def subset_once(data, dest, drop):
     subset(data, dest, drop)
 
 
-def one_seed(args, data, src, tgt, seed, env):
-    seed_dir = Path(args.out, f"seed{seed}")
+def one_seed(args, work, data, src, tgt, seed, env):
+    seed_dir = Path(work, f"seed{seed}")
     warm = seed_dir / "warmup"
-    cmd = training.base_command(args, data, src, tgt, seed, warm / "checkpoints",
-                                ["--max-epoch", str(args.warmup_epochs), "--no-epoch-checkpoints"],
-                                True)
+    cmd = training.fairseq_train(data, args.arch, seed, warm / "checkpoints",
+                                 ["--max-epoch", str(args.warmup_epochs), "--no-epoch-checkpoints"],
+                                 src=src, tgt=tgt, cpu=args.cpu, extra=args.extra_args)
     info = training.finished_run(warm, cmd, None, f"seed {seed} warm-up")
     if info is None:
         log(f"seed {seed}: warm-up, {args.warmup_epochs} epoch(s) -> {warm}")
@@ -138,15 +124,17 @@ def one_seed(args, data, src, tgt, seed, env):
         shutil.rmtree(report_dir, ignore_errors=True)
         shutil.rmtree(filtered, ignore_errors=True)
         report_cmd = ["fairseq-autoassist-report", str(data), "--path", str(checkpoint),
-                      "--out", str(report_dir), "--cpu", "--other-sources", str(args.other_sources),
+                      "--out", str(report_dir), "--other-sources", str(args.other_sources),
                       "--write-filtered", str(filtered),
-                      "--drop-noise-above", str(args.drop_noise_above)]
+                      "--drop-noise-above", str(args.drop_noise_above),
+                      *(["--cpu"] if args.cpu else [])]
         log(f"seed {seed}: the report -> {report_dir}")
         t0 = time.perf_counter()
         common.run_logged(report_cmd, seed_dir / "report.log", env)
         timing.write_text(json.dumps({"command": report_cmd,
                                       "wall_seconds": time.perf_counter() - t0}) + "\n")
-    report_wall = json.loads(timing.read_text())["wall_seconds"]
+    report_timing = json.loads(timing.read_text())
+    report_wall = report_timing["wall_seconds"]
     pairs = read_pairs(report_dir / "pairs.csv")
     ids = pairs["id"].astype(np.int64)
     offline_drop = np.sort(ids[pairs["noise_score"] > args.drop_noise_above])
@@ -169,38 +157,44 @@ def one_seed(args, data, src, tgt, seed, env):
               "report_wall_seconds": report_wall,
               "report_forward_target_tokens": int(passes + valid_passes),
               "drop_noise_above": args.drop_noise_above,
-              "dropped": drop_shares(offline_drop, data, len(ids)) or {"dropped": len(offline_drop)},
-              "checkpoint": str(checkpoint)}
-    (seed_dir / "offline.json").write_text(json.dumps(record, indent=1) + "\n")
+              "dropped": labels.drop_shares(offline_drop, data, len(ids))
+              or {"dropped": len(offline_drop)},
+              "checkpoint": str(checkpoint),
+              "warmup": {"command": info["command"], "final": info["final"]},
+              "report": report_timing}
+    results = Path(args.out, f"seed{seed}")
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "offline.json").write_text(json.dumps(record, indent=1) + "\n")
     log(f"seed {seed}: drops {len(offline_drop)} pairs (noise score > {args.drop_noise_above:g}); "
         f"warm-up {record['warmup_wall_seconds']:.1f} s, report {report_wall:.1f} s")
     return heuristic_drop, len(ids)
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    try:
+        return filter_seeds(parse_args(argv))
+    except CurveError as e:
+        raise SystemExit(f"offline: error: {e}")
+
+
+def filter_seeds(args):
     data = Path(args.data).resolve()
     manifest = json.loads((data / "manifest.json").read_text())
     src, tgt = manifest["src"], manifest["tgt"]
-    env = common.child_env(args)
+    env = common.child_env(args.threads)
+    work = common.work_dir(args.work, args.out)
     heuristic = set()
     for seed in args.seed_list:
-        drop, pairs = one_seed(args, data, src, tgt, seed, env)
+        drop, pairs = one_seed(args, work, data, src, tgt, seed, env)
         heuristic.add(tuple(drop.tolist()))
     if len(heuristic) != 1:
         raise CurveError("the heuristic flags differ between seeds: they should read the data only")
     drop = np.asarray(heuristic.pop(), dtype=np.int64)
-    out = Path(args.out, "heuristic")
+    raw, out = Path(work, "heuristic"), Path(args.out, "heuristic")
     out.mkdir(parents=True, exist_ok=True)
-    subset_once(data, out / "data-heuristic", drop)
+    subset_once(data, raw / "data-heuristic", drop)
     (out / "heuristic.json").write_text(json.dumps(
-        {"rule": "heuristic_flags > 0", "dropped": drop_shares(drop, data, pairs)
+        {"rule": "heuristic_flags > 0", "dropped": labels.drop_shares(drop, data, pairs)
          or {"dropped": len(drop)}}, indent=1) + "\n")
-    log(f"heuristic filter: drops {len(drop)} pairs -> {out / 'data-heuristic'}")
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except CurveError as e:
-        raise SystemExit(f"offline_filter: error: {e}")
+    log(f"heuristic filter: drops {len(drop)} pairs -> {raw / 'data-heuristic'}")
+    return 0

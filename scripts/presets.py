@@ -1,10 +1,8 @@
-#!/usr/bin/env python3
-"""fairseq-train model and optimizer flags per preset, shared by curve.py, bench.py and demo.sh.
+"""fairseq-train model and optimizer flags per preset, shared by the experiment command (curve, offline, bench) and the GPU check.
 
     python3 scripts/presets.py transformer-cpu    # prints the flags, one per line
 """
 
-import sys
 
 # fairseq-train flags per --arch. The CPU presets are small enough to approach convergence on
 # Multi30k within minutes on 2 cores; the paper-like presets are fairseq's architectures with
@@ -109,7 +107,8 @@ PRESETS = {
 }
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in PRESETS:
-        sys.exit(f"usage: presets.py {{{','.join(PRESETS)}}}")
-    print("\n".join(PRESETS[sys.argv[1]]["args"]))
+def main(argv):
+    """Print a preset's fairseq-train flags, one per line (for shell scripts)."""
+    if len(argv) != 1 or argv[0] not in PRESETS:
+        raise SystemExit(f"usage: python -m scripts.experiment presets {{{','.join(PRESETS)}}}")
+    print("\n".join(PRESETS[argv[0]]["args"]))

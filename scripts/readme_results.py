@@ -2,17 +2,16 @@
 the frontier protocol under docs/): quality against compute on the clean 10k Multi30k subset and
 on the same subset with 20% synthetic noise (3 seeds each, transformer-128, 16 epochs).
 
-    python -m scripts.readme_results            # rewrite the table in README.md and docs/results.png
-    python -m scripts.readme_results --check    # exit 1 when README.md's table is not current
+    python -m scripts.experiment readme            # rewrite the table in README.md and docs/results.png
+    python -m scripts.experiment readme --check    # exit 1 when README.md's table is not current
 """
 
 import argparse
 import csv
 import statistics
 import sys
-from pathlib import Path
+from .common import REPO, pyplot
 
-REPO = Path(__file__).resolve().parents[1]
 CLEAN = REPO / "docs" / "m30k10k-transformer128" / "curve.csv"
 NOISY = REPO / "docs" / "m30k10k-mixed-transformer128" / "curve.csv"
 FIGURE = REPO / "docs" / "results.png"
@@ -78,11 +77,7 @@ def table():
 
 
 def figure(path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     clean, noisy = read(CLEAN), read(NOISY)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False)
     panels = [(axes[0], clean, "clean 10k Multi30k de-en", [("infobatch", "infobatch (default)")]),
@@ -136,15 +131,11 @@ def main(argv=None):
     current = BEGIN + rest.split(END, 1)[0] + END
     if args.check:
         if current != table():
-            print("readme_results: README.md's results table is not current: run "
-                  "python -m scripts.readme_results", file=sys.stderr)
+            print("readme: README.md's results table is not current: run "
+                  "python -m scripts.experiment readme", file=sys.stderr)
             return 1
         return 0
     (REPO / "README.md").write_text(head + table() + rest.split(END, 1)[1], encoding="utf-8")
     figure(FIGURE)
     print(f"wrote the table of README.md and {FIGURE}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How long ``fairseq-autoassist-report`` takes at scale, apart from the Boss's forward passes.
 
 Builds a synthetic corpus of ``--pairs`` pairs as fairseq binaries (random token ids, lengths
@@ -9,7 +8,7 @@ building the Assistant (its IDF), and :func:`fairseq_autoassist_cli.report.cli.w
 passes scale with the model and the device: the report logs their time on a real checkpoint.
 Prints and writes (``--out``) a JSON record with the machine.
 
-    python -m scripts.report_scale --pairs 4500000 --work /tmp/scale --out docs/report-scale.json
+    python -m scripts.experiment scale --pairs 4500000 --work /tmp/scale --out docs/report-scale.json
 """
 
 import argparse
@@ -106,13 +105,9 @@ def main(argv=None):
               "tokens": int(tables.src.sizes.sum() + tables.tgt.sizes.sum()),
               "seconds": {k: round(v, 2) for k, v in seconds.items()},
               "pairs_csv_bytes": (args.work / "report" / "pairs.csv").stat().st_size,
-              "machine": machine_info(None), "command": "python -m scripts.report_scale "
+              "machine": machine_info(None), "command": "python -m scripts.experiment scale "
               f"--pairs {args.pairs} --vocab {args.vocab} --work WORK"}
     text = json.dumps(record, indent=1)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-
-
-if __name__ == "__main__":
-    main()

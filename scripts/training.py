@@ -20,29 +20,41 @@ SAVED = re.compile(r"Saved checkpoint \S+ \(epoch \d+ @ (\d+) updates.*?"
 TRAIN_RECORD = re.compile(r"\| train \| (\{.*\})")
 
 
-def base_command(args, data, src, tgt, seed, save_dir, schedule, cpu):
-    """fairseq-train with the task, criterion, preset, *seed*, the *schedule* flags (how long it
-    trains, when it saves), precision and ``--extra``: what every run of the scripts shares."""
-    cmd = ["fairseq-train", str(data), "--user-dir", str(USER_DIR),
-           "--task", "autoassist_translation",
-           "--criterion", "autoassist_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
-           "-s", src, "-t", tgt, *PRESETS[args.arch]["args"], "--seed", str(seed), *schedule,
-           "--disable-validation", "--no-save-optimizer-state",
+def fairseq_train(data, arch, seed, save_dir, schedule=(), *, src=None, tgt=None, stock=False,
+                  user_dir=USER_DIR, precision="fp32", cpu=False, extra=(),
+                  launcher=("fairseq-train",), save=True):
+    """The fairseq-train command of every run of the scripts: the plugin's task and criterion
+    (*stock*: fairseq's translation task and criterion), label smoothing 0.1, the preset *arch*,
+    *seed*, the *schedule* flags (how long it trains, when it saves), no validation, JSON logs,
+    ``--save-dir`` *save_dir* (*save* False: ``--no-save``), the *precision* (fp32, fp16, bf16),
+    ``--cpu`` only when asked (fairseq picks the device otherwise), then *extra* (rule flags, the
+    user's). *launcher*: the command that starts it (fairseq-autoassist-torchrun for ranks)."""
+    task = (["--task", "translation", "--criterion", "label_smoothed_cross_entropy"] if stock else
+            ["--user-dir", str(user_dir), "--task", "autoassist_translation",
+             "--criterion", "autoassist_label_smoothed_cross_entropy"])
+    cmd = [*launcher, str(data), *task, "--label-smoothing", "0.1",
+           *(["-s", src, "-t", tgt] if src else []), *PRESETS[arch]["args"],
+           "--seed", str(seed), *schedule, "--disable-validation",
+           "--no-save-optimizer-state" if save else "--no-save",
            "--save-dir", str(save_dir), "--log-format", "json"]
     if cpu:
         cmd.append("--cpu")
-    if args.fp16:
-        cmd.append("--fp16")
-    if args.bf16:
-        cmd.append("--bf16")
-    return cmd + args.extra_args
+    if precision != "fp32":
+        cmd.append(f"--{precision}")
+    return cmd + list(extra)
 
 
-def train_command(args, data, src, tgt, seed, run, save_dir, keep_rates_file=None, cpu=True):
+def precision_of(args):
+    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+
+
+def train_command(args, data, src, tgt, seed, run, save_dir, keep_rates_file=None):
     """An update curve's run: --max-update, a checkpoint every --eval-every updates."""
-    cmd = base_command(args, data, src, tgt, seed, save_dir,
-                       ["--max-update", str(args.updates), "--save-interval-updates",
-                        str(args.eval_every), "--keep-interval-updates", "-1"], cpu)
+    cmd = fairseq_train(data, args.arch, seed, save_dir,
+                        ["--max-update", str(args.updates), "--save-interval-updates",
+                         str(args.eval_every), "--keep-interval-updates", "-1"],
+                        src=src, tgt=tgt, precision=precision_of(args), cpu=args.cpu,
+                        extra=args.extra_args)
     if run == "baseline":
         cmd.append("--assistant-off")
     elif run == "random":
@@ -64,15 +76,17 @@ def echo_train(line):
 
 
 def parse_train_log(text):
-    """Epochs (keep rates, end updates and the skip-noise rule's extra forward tokens from
+    """Epochs (keep rates, end updates, fairseq's cumulative train_wall and the skip-noise rule's
+    extra forward tokens from
     fairseq's epoch train records: kept pairs count the chunks planned during the epoch too; a
     run without them, the baseline, keeps every pair)
     and the checkpoint write seconds per save."""
-    plans, ends, extra = {}, {}, {}
+    plans, ends, extra, walls = {}, {}, {}, {}
     for m in TRAIN_RECORD.finditer(text):
         r = json.loads(m.group(1))
         ends[int(r["epoch"])] = int(float(r["train_num_updates"]))
         extra[int(r["epoch"])] = int(float(r.get("train_noise_forward_tokens", 0)))
+        walls[int(r["epoch"])] = float(r["train_wall"]) if "train_wall" in r else None
         if "train_kept_pairs" in r and "train_candidates" in r:
             plans[int(r["epoch"])] = (int(float(r["train_kept_pairs"])),
                                       int(float(r["train_candidates"])))
@@ -82,7 +96,8 @@ def parse_train_log(text):
         epochs.append({"epoch": e, "kept_pairs": kept, "candidates": cand,
                        "keep_rate": kept / cand if cand else 1.0,
                        "end_updates": ends.get(e),
-                       "noise_forward_tokens": extra.get(e, 0)})
+                       "noise_forward_tokens": extra.get(e, 0),
+                       "train_wall": walls.get(e)})
     writes = [(int(u), float(s)) for u, s in SAVED.findall(text)]
     return epochs, writes
 
@@ -163,14 +178,24 @@ def finished_run(run_dir, cmd, keep_rates, label):
 
 
 def train_or_reuse(cmd, run_dir, label, what, env, describe, keep_rates=None, recorded=None,
-                   keep_file=None, eval_every=10 ** 12, keep_all=False):
+                   keep_file=None, eval_every=10 ** 12, keep_all=False, reused=None):
     """One training run of the experiment scripts: *cmd* trained into *run_dir* (its log
-    ``train.log``, its record ``train.json``), or the finished run reused when it was trained with
-    the same command (*recorded*, by default *cmd*) and *keep_rates*. ``describe(process_seconds,
-    epochs, checkpoints)`` gives the script's fields of train.json (``command`` and
-    ``keep_rates_used`` are added); with *keep_file* the run's keep rate per epoch is written
-    there (the random control's input). Returns train.json's content."""
+    ``train.log``, its record ``train.json``), or the finished run reused: *reused*, a run record
+    of the compact results (scripts/results.py) trained with the same command and keep rates, or
+    the run in *run_dir* when it was trained with the same command (*recorded*, by default *cmd*)
+    and *keep_rates*. ``describe(process_seconds, epochs, checkpoints)`` gives the script's fields
+    of train.json (``command`` and ``keep_rates_used`` are added); with *keep_file* the run's keep
+    rate per epoch is written there (the random control's input). Returns train.json's content."""
     recorded = cmd if recorded is None else recorded
+    if reused is not None:
+        log(f"{label}: already trained (its record in the results), reused")
+        if keep_file is not None:
+            epochs = reused["train"].get("epoch_records") or reused["train"]["epochs"]
+            rates = reused.get("keep_rates") or {str(e["epoch"]): e["keep_rate"]
+                                                 for e in epochs if e["candidates"]}
+            keep_file.parent.mkdir(parents=True, exist_ok=True)
+            keep_file.write_text(json.dumps(rates, indent=1) + "\n")
+        return reused["train"]
     info = finished_run(run_dir, recorded, keep_rates, label)
     if info is not None:
         return info
@@ -199,10 +224,10 @@ def train_or_reuse(cmd, run_dir, label, what, env, describe, keep_rates=None, re
 
 def train_run(args, ctx, seed, run):
     """A run of an update curve (baseline, autoassist, random), trained or reused."""
-    run_dir = ctx["out"] / f"seed{seed}" / run
-    keep_file = ctx["out"] / f"seed{seed}" / "autoassist" / "keep_rates.json"
+    run_dir = ctx["work"] / f"seed{seed}" / run
+    keep_file = ctx["work"] / f"seed{seed}" / "autoassist" / "keep_rates.json"
     cmd = train_command(args, ctx["data"], ctx["src"], ctx["tgt"], seed, run,
-                        run_dir / "checkpoints", keep_file, cpu=ctx["cpu"])
+                        run_dir / "checkpoints", keep_file)
     keep_rates = json.loads(keep_file.read_text()) if run == "random" else None
 
     def describe(process_seconds, epochs, checkpoints):
@@ -212,4 +237,16 @@ def train_run(args, ctx, seed, run):
     return train_or_reuse(cmd, run_dir, f"seed {seed} {run}", f"({args.updates} updates)",
                           ctx["env"], describe, keep_rates,
                           keep_file=keep_file if run == "autoassist" else None,
-                          eval_every=args.eval_every, keep_all=args.keep_all_checkpoints)
+                          eval_every=args.eval_every, keep_all=args.keep_all_checkpoints,
+                          reused=reusable(ctx, seed, run, cmd, keep_rates))
+
+
+def reusable(ctx, seed, name, command, keep_rates):
+    """The run record of the results (--out's, --reuse's) trained with *command* and
+    *keep_rates*, kept in ctx["reused"] for its evaluations; None when there is none."""
+    from .results import reusable as find
+
+    record = find(ctx["records"], seed, name, command, keep_rates)
+    if record is not None:
+        ctx["reused"][(seed, name)] = record
+    return record

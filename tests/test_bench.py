@@ -1,4 +1,4 @@
-"""scripts.bench: the quick mode runs end to end and reports every figure; its invariant checks
+"""experiment bench (scripts/bench.py): the quick mode runs end to end and reports every figure; its invariant checks
 catch a broken plan (timings are reported, never asserted)."""
 
 import json
@@ -18,7 +18,7 @@ def load_bench():
 def test_quick_bench_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     # --boss-seconds 0: the first of the 3 rounds runs, no later one starts
-    _, log = python("-m", "scripts.bench", "--quick", "--boss-rounds", "3", "--boss-seconds", "0",
+    _, log = python("-m", "scripts.experiment", "bench", "--quick", "--boss-rounds", "3", "--boss-seconds", "0",
                     "--out", out, timeout=300)
     res = json.loads(out.read_text())
     assert [r["pairs"] for r in res["scoring"]] == [10_000, 100_000]

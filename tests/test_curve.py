@@ -1,14 +1,15 @@
-"""scripts/curve.sh end to end on a tiny budget: baseline, AutoAssist and the random control
+"""python -m scripts.experiment curve end to end on a tiny budget: baseline, AutoAssist and the random control
 trained, every checkpoint evaluated, CSV + PNG + summary written; plus the summary's ratio logic."""
 
 import csv
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
 
-from runs import REPO, log_records, plans, records, run
+from runs import log_records, plans, records, run
 
 HEADER = ["run", "arch", "data", "seed", "device", "checkpoint", "wall_seconds", "updates",
           "trained_target_tokens", "keep_rate", "valid_nll", "bleu"]
@@ -27,7 +28,7 @@ def curve(m30k, tmp_path_factory):
     out = tmp_path_factory.mktemp("curve")
     # one thread per fairseq process: on a CPU shared with other jobs more threads than free
     # cores slow training down many times over
-    _, log = run(["bash", REPO / "scripts" / "curve.sh", "--data", m30k, "--arch", "tiny",
+    _, log = run([sys.executable, "-m", "scripts.experiment", "curve", "--data", m30k, "--arch", "tiny",
                   "--updates", UPDATES, "--eval-every", EVERY, "--seeds", "1", "--threads", "1",
                   "--out", out])
     return out, log
@@ -119,7 +120,7 @@ def test_png_and_summary(curve):
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):
-    rc, log = run(["bash", REPO / "scripts" / "curve.sh", "--data", tmp_path / "nope",
+    rc, log = run([sys.executable, "-m", "scripts.experiment", "curve", "--data", tmp_path / "nope",
                    "--arch", "tiny", "--updates", "10", "--eval-every", "5",
                    "--out", tmp_path / "out"], check=False)
     assert rc == 1
@@ -165,7 +166,7 @@ def test_compute_matched_protocol_end_to_end(m30k_noisy, tmp_path):
     they dropped."""
     m30k = m30k_noisy
     out = tmp_path / "frontier"
-    _, log = run(["bash", REPO / "scripts" / "curve.sh", "--data", m30k, "--arch", "tiny",
+    _, log = run([sys.executable, "-m", "scripts.experiment", "curve", "--data", m30k, "--arch", "tiny",
                   "--extra", "--lr-scheduler autoassist_cosine --warmup-updates 5",
                   "--epochs", "4", "--budgets", "0.5,1", "--rules", "infobatch", "--seeds", "1",
                   "--threads", "1", "--out", out])
@@ -191,6 +192,10 @@ def test_compute_matched_protocol_end_to_end(m30k_noisy, tmp_path):
             s = summary["savings"]["infobatch"][quality][axis]["per_seed"]["1"]
             assert s["where"] in ("inside", "above", "below") and s["ratio_1.0"] > 0
     assert "At a glance" in log and "infobatch" in (out / "summary.md").read_text()
+    # the results table is the last thing printed, with no third-party DEBUG lines before it
+    table = (out / "summary.md").read_text().rstrip()
+    assert table in log and log.index("] wrote ") < log.index(table)
+    assert "DEBUG:" not in log
 
     # planted pairs: the counts in the report are those of the recorded plans
     planted = set(json.loads((m30k / "corrupted.json").read_text())["ids"])
@@ -214,6 +219,43 @@ def test_compute_matched_protocol_end_to_end(m30k_noisy, tmp_path):
         assert per_epoch["1"]["dropped"] == 0 and per_epoch["4"]["dropped"] == 0  # warm-up, anneal
         assert per_epoch["2"]["dropped"] > 0
     assert "Planted misaligned pairs" in (out / "summary.md").read_text()
+
+    # the compact results: one record per run, with what the tables need
+    from scripts.results import read_runs
+
+    runs = {r["name"]: r for r in read_runs(out)}
+    assert set(runs) == {"baseline-0.5", "baseline-1", "infobatch", "infobatch-random"}
+    by_checkpoint = {r["checkpoint"]: r for r in rows}
+    for name, record in runs.items():
+        row = by_checkpoint[record["train"]["final"]["file"]]
+        assert record["evals"][0]["bleu"] == pytest.approx(float(row["bleu"]), abs=1e-4)
+        assert record["train"]["final"]["trained_target_tokens"] == int(row["trained_target_tokens"])
+        assert "--assistant-off" in record["train"]["command"] or name.startswith("infobatch")
+    assert runs["infobatch"]["keep_rates"] == rates
+    for name in ("infobatch", "infobatch-random"):  # per epoch, of the planted kind(s)
+        drops = runs[name]["drops"]
+        assert [d["epoch"] for d in drops] == [1, 2, 3, 4]
+        assert [d["dropped"] for d in drops] == [report["runs"][f"seed1/{name}"][e]["dropped"]
+                                                 for e in ("1", "2", "3", "4")]
+        assert set(drops[1]["recall"]) == {"misaligned"}
+
+
+def test_the_runs_recorded_in_the_results_are_reused_without_their_raw_files(m30k, tmp_path):
+    """A second invocation with --reuse of the first's results (its runs.jsonl) and the same work
+    directory trains and evaluates nothing, even with the raw files gone: what docs/ keeps is
+    enough to add runs beside committed ones."""
+    import shutil
+
+    common = [sys.executable, "-m", "scripts.experiment", "curve", "--data", m30k, "--arch",
+              "tiny", "--epochs", "2", "--budgets", "1", "--rules", "", "--seeds", "1",
+              "--threads", "1", "--work", tmp_path / "work"]
+    run([*common, "--out", tmp_path / "first"])
+    shutil.rmtree(tmp_path / "work")
+    _, log = run([*common, "--out", tmp_path / "second", "--reuse", tmp_path / "first"])
+    assert "reused" in log and "trained in" not in log and "BLEU" in log
+    first, second = ((tmp_path / d / "curve.csv").read_text().splitlines() for d in ("first", "second"))
+    assert first == second
+    assert not (tmp_path / "second" / "seed1").exists()  # raw files only in --work
 
 
 def test_at_a_glance_says_saves_on_or_below_the_frontier():

@@ -107,7 +107,7 @@ def test_the_flag_reference_is_generated_from_the_config():
 
 
 def test_the_readme_results_table_is_drawn_from_the_committed_records():
-    result = subprocess.run([sys.executable, "-m", "scripts.readme_results", "--check"], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "scripts.experiment", "readme", "--check"], cwd=REPO,
                             text=True, capture_output=True)
     assert result.returncode == 0, result.stderr
     assert (REPO / "docs" / "results.png").is_file()

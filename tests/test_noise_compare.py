@@ -1,4 +1,4 @@
-"""scripts/noise_compare.py: the ratios and the gap recovered that docs/noise.md's tables print."""
+"""experiment compare (scripts/noise_compare.py): the ratios and the gap recovered that docs/noise.md's tables print."""
 
 from scripts import noise_compare
 
@@ -49,15 +49,14 @@ def test_a_wall_ratio_is_to_the_baseline_of_the_same_invocation(tmp_path):
     offline = tmp_path / "offline" / "heuristic" / "train"
     offline.mkdir(parents=True)
     (offline / "curve.csv").write_text(header + "baseline,1,1.0,,900,0,270,3.49,29\n")
-    args = noise_compare.argparse.Namespace(noisy=noisy, clean=clean, offline=tmp_path / "offline",
-                                            oracle=None, wall_baselines=noisy / "curve-later.csv")
-    by = {p["method"]: p for p in noise_compare.relate(noise_compare.collect(args))}
+    by = {p["method"]: p for p in noise_compare.relate(noise_compare.collect(
+        noisy, clean, tmp_path / "offline", wall_baselines=noisy / "curve-later.csv"))}
     assert by["skip-noise"]["wall_ratio"] == 170 / 200
     assert by["skip-hard"]["wall_ratio"] == 240 / 300
     assert by["heuristic filter"]["wall_ratio"] == 270 / 300
     assert "wall_ratio" not in by["clean baseline 1"]
-    args.wall_baselines = None
-    by = {p["method"]: p for p in noise_compare.relate(noise_compare.collect(args))}
+    by = {p["method"]: p for p in noise_compare.relate(noise_compare.collect(
+        noisy, clean, tmp_path / "offline"))}
     assert "wall_ratio" not in by["heuristic filter"]
 
 

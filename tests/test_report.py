@@ -221,7 +221,7 @@ def test_report_scale_script_runs_the_report_without_a_boss(tmp_path):
     """scripts/report_scale.py (the timing of docs/data-report.md) drives write_report as the
     command does: a small synthetic corpus gives a pairs.csv with a row per pair."""
     out = tmp_path / "scale.json"
-    run(["python", "-m", "scripts.report_scale", "--pairs", "3000", "--vocab", "500", "--work",
+    run(["python", "-m", "scripts.experiment", "scale", "--pairs", "3000", "--vocab", "500", "--work",
          tmp_path / "work", "--out", out])
     record = json.loads(out.read_text())
     assert record["pairs"] == 3000 and "similar_sources" in record["seconds"]
