@@ -38,21 +38,21 @@ class PairState:
             with np.errstate(invalid="ignore", divide="ignore"):
                 self.history.observe(epoch, ids, np.asarray(losses) / np.asarray(ntokens))
 
-    def measure(self, epoch, model, sample, per_sentence, padding_idx, eps):
-        """skip-noise: this rank's contrast measurements of a training step, or None."""
+    def measure(self, epoch, model, sample, per_sentence, criterion):
+        """skip-noise: this rank's rolled-source gains of a training step, or None."""
         if self.noise is None or per_sentence is None:
             return None
-        return self.noise.measure(epoch, model, sample, per_sentence[0], padding_idx, eps)
+        return self.noise.measure(epoch, model, sample, per_sentence[0], criterion)
 
-    def exchange(self, epoch, ranks, contrast, max_pairs, lock):
-        """skip-noise: every rank's *contrast* of this step in *epoch* (all ranks call it every
-        step), learned in rank order under *lock*; no exchange in an epoch where no rank
+    def exchange(self, epoch, ranks, gains, max_pairs, lock):
+        """skip-noise: every rank's rolled-source *gains* of this step in *epoch* (all ranks call
+        it every step), learned in rank order under *lock*; no exchange in an epoch where no rank
         measures (the warm-up, a contrast share of 0)."""
         if self.noise is None or not self.noise.measuring(epoch):
             return
-        every = [] if contrast is None else [contrast]
+        every = [] if gains is None else [gains]
         if ranks.size > 1:
-            mine = contrast or (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+            mine = gains or (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
             every = unpack(ranks.gather(*(torch.as_tensor(x) for x in mine),
                                         Ranks.rounds(max_pairs)).cpu().numpy())
         with lock:
