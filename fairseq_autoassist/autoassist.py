@@ -216,16 +216,17 @@ class AutoAssist:
         with self._lock:
             return None if self.plan is None else self.plan.pair_weights(ids)
 
-    def contrast(self, model, sample, per_sentence, padding_idx, eps):
-        """skip-noise: this rank's contrast measurements of the step (:mod:`noise_rule`), or
+    def rolled_source_gains(self, model, sample, per_sentence, criterion):
+        """skip-noise: this rank's rolled-source gains of the step (:mod:`noise_rule`), or
         None."""
-        return self.pairs.measure(self.plan.epoch, model, sample, per_sentence, padding_idx, eps)
+        return self.pairs.measure(self.plan.epoch, model, sample, per_sentence, criterion)
 
-    def observe(self, ids, per_sentence, contrast=None):
+    def observe(self, ids, per_sentence, gains=None):
         """One training step of this rank: its batch's pair *ids* and the criterion's (summed
-        loss, target tokens) per sentence, or None for fairseq's dummy batch; *contrast*: its
-        :meth:`contrast`. Every rank calls it every step (the ranks exchange their losses)."""
-        self.pairs.exchange(self.plan.epoch, self.ranks, contrast, self.plan.max_pairs,
+        loss, target tokens) per sentence, or None for fairseq's dummy batch; *gains*: its
+        :meth:`rolled_source_gains`. Every rank calls it every step (the ranks exchange their
+        losses)."""
+        self.pairs.exchange(self.plan.epoch, self.ranks, gains, self.plan.max_pairs,
                             self._lock)
         if self.ranks.size > 1:
             if per_sentence is None:

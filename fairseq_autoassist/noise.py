@@ -1,4 +1,7 @@
-"""Noise signals of a parallel corpus, and one noise score that combines them without labels.
+"""The data signals of a parallel corpus that the ``skip-noise`` rule (:mod:`noise_rule`) flags
+noise by, and their evidence: read from the corpus alone, no model. The data report
+(``fairseq_autoassist_cli.report``) shows the same signals and adds its own, which need a Boss
+(:mod:`fairseq_autoassist_cli.report.noise_signals`).
 
 Each signal is oriented so that a higher value is likelier noise, and each separates some kinds of
 noise that crawled corpora hold:
@@ -9,16 +12,11 @@ noise that crawled corpora hold:
   (log-odds of a language-ID model that ships inside its package, ``py3langid``);
 * ``length_ratio``: how far the log length ratio lies from the corpus's (robust z, both ways);
 * ``duplicates``: log of the number of pairs with the same bag of tokens on a side (reordered
-  templated near-duplicates collide; exact duplicates too);
-* ``contrast`` and ``contrast_similar`` (from a Boss, :mod:`fairseq_autoassist_cli.report`): how
-  little the pair's own source helps the Boss predict its target, against the sources of other
-  pairs of its batch and against a source similar to its own; trusted only as far as the Boss is
-  seen to use sources like this pair's (:func:`source_trust`).
+  templated near-duplicates collide; exact duplicates too).
 
-:func:`noise_score` adds the signals' :func:`evidence`: the data signals beyond fixed points that
-mean noise (another language likelier, more than half the target copied, a bag shared by more
-than two pairs, a length ratio beyond 3 robust standard deviations), plus the Boss's contrast
-z-scores times their trust. Nothing is fitted, on labels or otherwise.
+:func:`evidence` turns each into evidence of noise beyond fixed points that mean noise (another
+language likelier, more than half the target copied, a bag shared by more than two pairs, a
+length ratio beyond 3 robust standard deviations). Nothing is fitted, on labels or otherwise.
 """
 
 import logging
@@ -26,18 +24,13 @@ import math
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.linalg import lsqr
 
 logger = logging.getLogger(__name__)
 
 MAD_TO_SIGMA = 1.4826  # the median absolute deviation of a normal sample, in standard deviations
-TRUST_GAIN = 1.0  # nats per target token: a Boss whose source lowers its loss by this much is trusted
 LANGID_PACKAGE = "py3langid"
 COPY_SCALE = 10.0  # evidence per share of copied target tokens beyond half
-HEURISTIC_MAX_RATIO = 3.0  # the heuristic filter's length ratio limit (longer / shorter side)
-HEURISTIC_MAX_COPY = 0.9  # ... and its limit on the share of target tokens found in the source
 DATA_SIGNALS = ("copy", "language", "length_ratio", "duplicates")
-BOSS_SIGNALS = ("contrast", "contrast_similar")
 
 
 class NoiseError(Exception):
@@ -167,137 +160,25 @@ def data_signals(tables, dataset, dictionaries, languages, post_process, languag
     return signals, off
 
 
-def tfidf(table, vocab_size, counts=None):
-    """The L2-normalised TF-IDF bags of *table*'s sentences (CSR), and each token's document
-    frequency; *counts*: its :func:`bags`, when already built."""
-    x = bags(table, vocab_size) if counts is None else counts
-    df = np.asarray((x > 0).sum(0)).ravel()
-    x = (x @ sparse.diags(np.log((x.shape[0] + 1) / (df + 1)))).tocsr()
-    norm = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
-    return (sparse.diags(1.0 / np.maximum(norm, 1e-12)) @ x).tocsr(), df
-
-
-def similar_sources(table, source_tfidf, keys=4, window=16):
-    """Per pair, the pair with the most similar source (TF-IDF cosine of *source_tfidf*, the
-    :func:`tfidf` of the source *table*) among its candidates, or
-    -1 where no candidate shares a token with it. Candidates, without a quadratic search: the
-    *window* pairs on either side in the order of each of the source's *keys* rarest tokens (among
-    tokens of two sources at least). A source with the same bag of tokens as its own is no
-    alternative (it would explain the target as well as its own) and is passed over."""
-    n = len(table)
-    x, df = source_tfidf
-    idf = np.log((n + 1) / (df + 1))
-    tok, seg = table.gather(np.arange(n))
-    tok = tok.astype(np.int64)
-    keep = (tok >= 4) & (df[tok] >= 2)  # a token of no other source makes no neighbour
-    tok, seg = tok[keep], seg[keep]
-    order = np.lexsort((tok, -idf[tok], seg))  # per sentence, rarest first (ties by id)
-    tok, seg = tok[order], seg[order]
-    first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]]) if len(seg) else np.zeros(0, int)
-    ranked = np.full((keys, n), -1, dtype=np.int64)  # the r-th rarest token of each source
-    for r in range(keys):
-        at = first + r
-        ok = at < np.r_[first[1:], len(seg)]
-        ranked[r, seg[at[ok]]] = tok[at[ok]]
-    best = np.full(n, -1, dtype=np.int64)
-    best_sim = np.zeros(n)
-    for r in range(keys):
-        by_key = np.lexsort(tuple(ranked[::-1]) + (ranked[r],))
-        by_key = by_key[ranked[r, by_key] >= 0]
-        for d in range(1, min(window, len(by_key) - 1) + 1):
-            a, b = by_key[:-d], by_key[d:]
-            sim = np.asarray(x[a].multiply(x[b]).sum(1)).ravel()
-            sim[sim > 1 - 1e-6] = 0.0  # the same bag of tokens
-            for i, j in ((a, b), (b, a)):  # no pair repeats within i
-                better = sim > best_sim[i]
-                best_sim[i[better]] = sim[better]
-                best[i[better]] = j[better]
-    return best
-
-
-def contrast(own, other, src_len, tgt_len):
-    """How little the pair's own source helps the Boss, beyond what pairs of its lengths get:
-    minus the residual of ``other - own`` after a least-squares fit on log lengths, as a robust
-    z-score (NaN where a loss is unknown)."""
-    logs = np.log(np.maximum(src_len, 1))
-    logt = np.log(np.maximum(tgt_len, 1))
-    return -robust_z(residual(np.asarray(other) - np.asarray(own), logs, logt))
-
-
-def source_trust(source_tfidf, gain, damp=1.0):
-    """Per pair, how far the Boss is seen to use sources like this pair's: a ridge regression
-    (scipy's lsqr) of the gain ``other - own`` (nats per target token) on the L2-normalised
-    TF-IDF bag of the source (*source_tfidf*: :func:`tfidf`'s matrix), predicted for every pair, divided by :data:`TRUST_GAIN` and clipped
-    to [0, 1]. A misaligned pair's source is an ordinary source and keeps its trust; pairs from a
-    domain where the Boss barely uses its source lose it."""
-    x = source_tfidf
-    ok = np.isfinite(gain)
-    if ok.sum() < 2:
-        return np.zeros(len(gain))
-    x = sparse.hstack([x, np.ones((x.shape[0], 1))]).tocsr()
-    coef = lsqr(x[ok], np.asarray(gain)[ok], damp=damp)[0]
-    return np.clip((x @ coef) / TRUST_GAIN, 0.0, 1.0)
-
-
 def evidence(signals):
-    """Each signal as evidence of noise, in comparable units (about 5 for a pair that plainly is
-    the signal's kind of noise, 0 for none), by fixed rules, not fitted:
+    """Each data signal of *signals* (those of :data:`DATA_SIGNALS` it holds) as evidence of
+    noise, in comparable units (about 5 for a pair that plainly is the signal's kind of noise, 0
+    for none), by fixed rules, not fitted:
 
     * ``language``: the log-odds by which another language beats the expected one, when it does;
     * ``copy``: :data:`COPY_SCALE` x the share of target tokens found in the source beyond 0.5
       (a full copy: 5);
     * ``duplicates``: 2 x log(pairs sharing the bag / 2), from 2 pairs on (20 pairs: 4.6);
-    * ``length_ratio``: robust standard deviations beyond 3;
-    * ``contrast``: the Boss's contrast z-scores (their mean over the available ones, times
-      ``trust``), which rank every pair, noise or not.
+    * ``length_ratio``: robust standard deviations beyond 3.
 
-    Signals that are missing or NaN add 0."""
-    n = len(next(iter(signals.values())))
-    out = {}
+    NaN values add 0."""
     rules = {"language": lambda x: np.maximum(x, 0.0),
              "copy": lambda x: COPY_SCALE * np.maximum(x - 0.5, 0.0),
              "duplicates": lambda x: 2.0 * np.maximum(x - math.log(2), 0.0),
              "length_ratio": lambda x: np.maximum(x - 3.0, 0.0)}
+    out = {}
     for name, rule in rules.items():
         if name in signals:
             with np.errstate(invalid="ignore"):
                 out[name] = np.nan_to_num(rule(np.asarray(signals[name], dtype=np.float64)), nan=0.0)
-    boss = [np.asarray(signals[k], dtype=np.float64) for k in BOSS_SIGNALS if k in signals]
-    if boss:
-        stacked = np.stack(boss)
-        known = np.isfinite(stacked).any(0)
-        mean = np.nanmean(np.where(known, stacked, 0.0), axis=0)
-        trust = np.asarray(signals.get("trust", np.ones(n)), dtype=np.float64)
-        out["contrast"] = np.nan_to_num(mean * trust, nan=0.0)
-    return out
-
-
-def noise_score(signals):
-    """The sum of the signals' :func:`evidence`: higher is likelier noise."""
-    parts = evidence(signals)
-    return sum(parts.values()) if parts else np.zeros(len(next(iter(signals.values()))))
-
-
-def heuristic_flags(src_len, tgt_len, copy, src_language, tgt_language):
-    """An opusfilter-style baseline, counted per pair (0-3): length ratio over
-    :data:`HEURISTIC_MAX_RATIO`, a side whose likeliest language is not the expected one (a
-    ``language_mismatch`` above 0), a target that is a near copy of its source (copy share over
-    :data:`HEURISTIC_MAX_COPY`). Unknown signals count as passed."""
-    s, t = np.asarray(src_len, dtype=float), np.asarray(tgt_len, dtype=float)
-    ratio = np.maximum(s, t) / np.maximum(np.minimum(s, t), 1)
-    with np.errstate(invalid="ignore"):
-        language = (np.nan_to_num(src_language, nan=-1) > 0) | (np.nan_to_num(tgt_language, nan=-1) > 0)
-        copied = np.nan_to_num(copy, nan=0) > HEURISTIC_MAX_COPY
-    return (ratio > HEURISTIC_MAX_RATIO).astype(int) + language.astype(int) + copied.astype(int)
-
-
-def residual(y, *predictors):
-    """*y* minus its least-squares fit on an intercept and *predictors* (fit on the rows where
-    everything is finite; NaN elsewhere)."""
-    X = np.column_stack([np.ones(len(y)), *predictors])
-    ok = np.isfinite(y) & np.isfinite(X).all(1)
-    out = np.full(len(y), np.nan)
-    if ok.sum() > X.shape[1]:
-        coef = np.linalg.lstsq(X[ok], y[ok], rcond=None)[0]
-        out[ok] = y[ok] - X[ok] @ coef
     return out

@@ -7,7 +7,7 @@ from the Boss's own training (``--assistant-rule skip-noise``).
   more than two pairs (templated near-duplicates), a length ratio far from the corpus's. The
   same fixed rules as the data report's noise score (:func:`noise.evidence`): about 5 for a pair
   that plainly is that kind of noise, 0 for none.
-* **Boss evidence**, the contrast: after the warm-up, in a share of the training steps
+* **Boss evidence**, the rolled-source gain: after the warm-up, in a share of the training steps
   (``--assistant-noise-contrast-share`` of each epoch's pairs, drawn by a hash of pair id and
   epoch), the Boss scores the step's targets once more with the sources rolled by one row within
   the batch (pairs of about the same length), in a forward pass without backward, in training
@@ -15,19 +15,21 @@ from the Boss's own training (``--assistant-rule skip-noise``).
   untouched). A pair's *gain* is how much lower its own source makes its loss (nats per target
   token). Its evidence is ``5 (1 - gain / (g / 2))`` clipped to [0, 5], with ``g`` the median
   gain of the pairs measured: 5 when the own source helps no more than another, 0 from half the
-  usual gain on. While ``g`` is under 1 nat per token (a Boss that barely uses its source) the
-  contrast is not trusted and adds nothing. The extra passes' target tokens are counted
-  (``noise_forward_tokens`` in the epoch line).
+  usual gain on. While ``g`` is under :data:`ROLLED_SOURCE_TRUST_GAIN` (a Boss that barely uses
+  its source) the gain is not trusted and adds nothing. The loss is the criterion's (fairseq's
+  ``label_smoothed_nll_loss``, honouring ``--ignore-prefix-size``). The extra passes' target
+  tokens are counted (``noise_forward_tokens`` in the epoch line). (The data report's *source
+  contrast* is another measure: :mod:`fairseq_autoassist_cli.report.noise_signals`.)
 
-A pair is flagged when its evidence (data + contrast) passes ``--assistant-noise-threshold``. A
-pair flagged by its data evidence alone is never trained again (the corpus does not change); one
-that the Boss's contrast flags is kept with probability ``--assistant-base-prob`` and measured
-again whenever it is trained (re-checked: a pair the Boss learns to translate comes back). The
-median gain and the re-checked pairs are fixed when an epoch is planned at its start (and restored,
-not recomputed, when training resumes in its middle); a chunk planned again during the epoch
-(``--assistant-plan-chunks``) flags with the gains measured until then, against that median.
-Everything is computed from the corpus and from the gains every rank exchanged, so every rank
-flags the same pairs.
+A pair is flagged when its evidence (data + rolled-source gain) passes
+``--assistant-noise-threshold``. A pair flagged by its data evidence alone is never trained again
+(the corpus does not change); one that the rolled-source gain flags is kept with probability
+``--assistant-base-prob`` and measured again whenever it is trained (re-checked: a pair the Boss
+learns to translate comes back). The median gain and the re-checked pairs are fixed when an epoch
+is planned at its start (and restored, not recomputed, when training resumes in its middle); a
+chunk planned again during the epoch (``--assistant-plan-chunks``) flags with the gains measured
+until then, against that median. Everything is computed from the corpus and from the gains every
+rank exchanged, so every rank flags the same pairs.
 """
 
 import logging
@@ -36,13 +38,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.dataclass import FairseqDataclass
 
 from . import noise
 from .options import AutoAssistError
 from .ranks import checksum
 
-CONTRAST_EVIDENCE = 5.0  # evidence of a pair whose own source helps no more than another's
+ROLLED_SOURCE_EVIDENCE = 5.0  # evidence of a pair whose own source helps no more than another's
+ROLLED_SOURCE_TRUST_GAIN = 1.0  # nats per target token: a median gain that trusts the Boss
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +111,7 @@ class NoiseWatch:
         self.epoch = 0
         self.typical_gain = float("nan")  # the median gain, at the last epoch plan
         self.data_flagged = int((self.data > threshold).sum())  # never trained after warm-up
-        self.recheck = np.zeros(len(self.data), dtype=bool)  # flagged by the contrast
+        self.recheck = np.zeros(len(self.data), dtype=bool)  # flagged by the rolled-source gain
         self.gain = np.full(len(self.data), np.nan, dtype=np.float32)
         self.forward_tokens = 0  # target tokens of the extra passes, all ranks, whole run
         self.epoch_forward_tokens = 0
@@ -116,23 +120,26 @@ class NoiseWatch:
         return len(self.data)
 
     def measuring(self, epoch):
-        """Whether any pair's contrast is measured in *epoch* (the same on every rank)."""
+        """Whether any pair's rolled-source gain is measured in *epoch* (the same on every
+        rank)."""
         return epoch > self.warmup_epochs and self.contrast_share > 0
 
     def due(self, epoch, ids):
-        """Which of the pairs *ids* (a step's, in *epoch*) get their contrast measured."""
+        """Which of the pairs *ids* (a step's, in *epoch*) get their rolled-source gain
+        measured."""
         if not self.measuring(epoch):
             return np.zeros(len(ids), dtype=bool)
         return (_draw(ids, epoch) < self.contrast_share) | self.recheck[ids]
 
-    def measure(self, epoch, model, sample, own_losses, padding_idx, eps):
-        """The contrast of the pairs of this training step that are :meth:`due`: (ids, gains,
-        target tokens), or None (fewer than 2 due: nothing to roll)."""
+    def measure(self, epoch, model, sample, own_losses, criterion):
+        """The rolled-source gains of the pairs of this training step that are :meth:`due`
+        (*criterion*: the training's): (ids, gains, target tokens), or None (fewer than 2 due:
+        nothing to roll)."""
         ids = sample["id"].cpu().numpy()
         rows = np.flatnonzero(self.due(epoch, ids))
         if len(rows) < 2:
             return None
-        gains, ntokens = contrast_gains(model, sample, own_losses, rows, padding_idx, eps)
+        gains, ntokens = rolled_source_gains(model, sample, own_losses, rows, criterion)
         return ids[rows], gains, ntokens
 
     def learn(self, ids, gains, ntokens):
@@ -155,20 +162,20 @@ class NoiseWatch:
         return float(np.median(known)) if len(known) else float("nan")
 
     def evidence(self, ids=None):
-        """Data + contrast evidence of the pairs *ids* (default all)."""
+        """Data + rolled-source gain evidence of the pairs *ids* (default all)."""
         ids = np.arange(len(self)) if ids is None else np.asarray(ids, dtype=np.int64)
         out = self.data[ids].astype(np.float64)
         g = self.typical_gain
-        if g >= noise.TRUST_GAIN:  # a Boss that uses its source: its contrast counts
+        if g >= ROLLED_SOURCE_TRUST_GAIN:  # a Boss that uses its source: its gains count
             gain = self.gain[ids].astype(np.float64)
             known = np.isfinite(gain)
-            out[known] += np.clip(CONTRAST_EVIDENCE * (1.0 - gain[known] / (0.5 * g)), 0.0,
-                                  CONTRAST_EVIDENCE)
+            out[known] += np.clip(ROLLED_SOURCE_EVIDENCE * (1.0 - gain[known] / (0.5 * g)),
+                                  0.0, ROLLED_SOURCE_EVIDENCE)
         return out
 
     def keep_prob(self, ids, base_prob):
         """Per pair of *ids*: 1 when not flagged, 0 when its data evidence alone flags it,
-        *base_prob* when the contrast does (re-checked)."""
+        *base_prob* when the rolled-source gain does (re-checked)."""
         ids = np.asarray(ids, dtype=np.int64)
         keep = np.where(self.evidence(ids) > self.threshold, base_prob, 1.0)
         return np.where(self.data[ids] > self.threshold, 0.0, keep)
@@ -216,28 +223,37 @@ def watch_noise(cfg, tables, dataset, dictionaries):
 NOISE_METRICS = (("noise_flagged", 0), ("noise_median_gain", 3), ("noise_forward_tokens", 0))
 
 
-def contrast_gains(model, sample, own_losses, rows, padding_idx, eps):
-    """The gain of the pairs at batch *rows* (at least 2) of *sample*: their label-smoothed loss
-    (*eps*, as the criterion's) with the source of the previous row among *rows* (rolled), minus
-    *own_losses* (their summed training losses), over their target tokens; from a forward pass
-    without backward, in the model's training mode under a forked random state. Returns (gains,
-    target tokens) as float64 arrays."""
+def sentence_losses(model, sample, rows, source_rows, criterion):
+    """The per-sentence training loss of *criterion* (fairseq's label-smoothed cross-entropy) of
+    the targets at batch *rows* of *sample*, each with the source at the same place of
+    *source_rows*: fairseq's ``label_smoothed_nll_loss`` per token (the criterion's smoothing,
+    padding and ``--ignore-prefix-size``), summed per sentence; from a forward pass without
+    backward, in the model's current mode under a forked random state. Returns (losses, target
+    tokens) as tensors of the rows."""
     while hasattr(model, "module"):  # the model under fairseq's distributed wrappers
         model = model.module
     net = sample["net_input"]
     idx = torch.as_tensor(rows, device=net["src_tokens"].device)
-    rolled = idx.roll(1)
+    src = torch.as_tensor(source_rows, device=net["src_tokens"].device)
     devices = [net["src_tokens"].device] if net["src_tokens"].is_cuda else []
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        out = model(src_tokens=net["src_tokens"][rolled], src_lengths=net["src_lengths"][rolled],
+        out = model(src_tokens=net["src_tokens"][src], src_lengths=net["src_lengths"][src],
                     prev_output_tokens=net["prev_output_tokens"][idx])
-        lprobs = model.get_normalized_probs(out, log_probs=True).float()
-    target = sample["target"][idx]
-    pad = target.eq(padding_idx)
-    nll = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    smooth = -lprobs.sum(-1)
-    eps_i = eps / (lprobs.size(-1) - 1)
-    loss = ((1.0 - eps - eps_i) * nll + eps_i * smooth).masked_fill(pad, 0.0).sum(1)
-    ntokens = (~pad).sum(1)
+        lprobs, target = criterion.get_lprobs_and_target(model, out,
+                                                         {"target": sample["target"][idx]})
+        loss, _ = label_smoothed_nll_loss(lprobs, target, criterion.eps,
+                                          ignore_index=criterion.padding_idx, reduce=False)
+    ntokens = target.ne(criterion.padding_idx).view(len(idx), -1).sum(1)
+    return loss.float().view(len(idx), -1).sum(1), ntokens
+
+
+def rolled_source_gains(model, sample, own_losses, rows, criterion):
+    """The rolled-source gain of the pairs at batch *rows* (at least 2) of *sample*: their
+    training loss (:func:`sentence_losses`) with the source of the previous row among *rows*
+    (rolled), minus *own_losses* (their summed training losses, the criterion's), over their
+    target tokens, in the model's training mode. Returns (gains, target tokens) as float64
+    arrays."""
+    idx = torch.as_tensor(rows, device=sample["target"].device)
+    loss, ntokens = sentence_losses(model, sample, idx, idx.roll(1), criterion)
     gains = (loss - own_losses[idx].float()) / ntokens.clamp(min=1)
     return gains.double().cpu().numpy(), ntokens.cpu().numpy().astype(np.float64)

@@ -53,41 +53,40 @@ class PairState:
             with np.errstate(invalid="ignore", divide="ignore"):
                 self.history.observe(epoch, ids, np.asarray(losses) / np.asarray(ntokens))
 
-    def measure(self, epoch, model, sample, per_sentence, padding_idx, eps):
-        """skip-noise: this rank's contrast measurements of a training step, or None. Its extra
+    def measure(self, epoch, model, sample, per_sentence, criterion):
+        """skip-noise: this rank's rolled-source gains of a training step, or None. Its extra
         forward pass never stops this rank alone (the others would wait in the exchange): out of
         memory, the step measures nothing here (a warning); any other failure is logged and
         handed to :meth:`exchange`, which stops every rank."""
         if self.noise is None or per_sentence is None:
             return None
         try:
-            return self.noise.measure(epoch, model, sample, per_sentence[0], padding_idx, eps)
+            return self.noise.measure(epoch, model, sample, per_sentence[0], criterion)
         except Exception as e:  # noqa: BLE001  (told to every rank by the exchange)
             if isinstance(e, RuntimeError) and "out of memory" in str(e):
-                logger.warning("AutoAssist skip-noise: rank %d ran out of memory in the contrast's "
-                               "extra forward pass: it measures nothing in this step (%s)",
-                               _rank(), e)
+                logger.warning("AutoAssist skip-noise: rank %d ran out of memory in the rolled-source "
+                               "extra forward pass: it measures nothing in this step (%s)", _rank(), e)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 return None
-            logger.exception("AutoAssist skip-noise: the contrast's extra forward pass failed")
+            logger.exception("AutoAssist skip-noise: the rolled-source forward pass failed")
             return FAILED
 
-    def exchange(self, epoch, ranks, contrast, max_pairs, lock):
-        """skip-noise: every rank's *contrast* of this step in *epoch* (all ranks call it every
-        step), learned in rank order under *lock*; no exchange in an epoch where no rank
+    def exchange(self, epoch, ranks, gains, max_pairs, lock):
+        """skip-noise: every rank's rolled-source *gains* of this step in *epoch* (all ranks call
+        it every step), learned in rank order under *lock*; no exchange in an epoch where no rank
         measures (the warm-up, a contrast share of 0). A rank whose extra pass failed stops
         every rank, after the exchange, with an error naming it."""
         if self.noise is None or not self.noise.measuring(epoch):
             return
-        every = [] if contrast is None else [contrast]
+        every = [] if gains is None else [gains]
         if ranks.size > 1:
-            mine = contrast or (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+            mine = gains or (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
             every = unpack(ranks.gather(*(torch.as_tensor(x) for x in mine),
                                         Ranks.rounds(max_pairs)).cpu().numpy())
         failed = [rank for rank, (ids, _, _) in enumerate(every) if (np.asarray(ids) < 0).any()]
         if failed:
-            fail(f"rank {_rank()} stops: the skip-noise contrast's extra forward pass failed on "
+            fail(f"rank {_rank()} stops: the skip-noise rolled-source extra forward pass failed on "
                  f"rank(s) {failed} (the traceback is in its log), and every rank stops with it")
         with lock:
             for ids, gains, ntokens in every:

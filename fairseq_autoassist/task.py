@@ -236,9 +236,8 @@ class AutoAssistTranslationTask(TranslationTask):
             per_sentence = criterion.pop_sentence_losses()
             if ignore_grad:  # a dummy batch: nothing to learn from
                 per_sentence = None
-            contrast = self.autoassist.contrast(model, sample, per_sentence, criterion.padding_idx,
-                                                criterion.eps)
-            self.autoassist.observe(sample["id"], per_sentence, contrast)
+            gains = self.autoassist.rolled_source_gains(model, sample, per_sentence, criterion)
+            self.autoassist.observe(sample["id"], per_sentence, gains)
         return out
 
     def reduce_metrics(self, logging_outputs, criterion):

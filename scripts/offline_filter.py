@@ -56,8 +56,8 @@ def parse_args(argv):
                    help="epochs of the warm-up training before the report (default: 1, "
                         "AutoAssist's warm-up)")
     p.add_argument("--drop-noise-above", type=float, default=2.0, metavar="Z",
-                   help="drop the pairs whose noise score is above Z (default: 2, the "
-                        "threshold of the skip-noise rule's data evidence)")
+                   help="drop the pairs whose report noise score is above Z (default: 2; "
+                        "the report's score, not the skip-noise rule's evidence)")
     p.add_argument("--other-sources", type=int, default=4, metavar="N",
                    help="the report's --other-sources (default: 4)")
     p.add_argument("--threads", type=int, metavar="N", help="OMP_NUM_THREADS of every command")

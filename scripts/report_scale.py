@@ -59,7 +59,7 @@ def main(argv=None):
     from fairseq_autoassist.assistant import Assistant
     from fairseq_autoassist.task import AutoAssistTranslationConfig
     from fairseq_autoassist.tokens import PairTables
-    from fairseq_autoassist import noise
+    from fairseq_autoassist_cli.report import noise_signals
     from fairseq_autoassist_cli.report.cli import get_parser, write_report
     from fairseq_autoassist_cli.report.signals import source_features
 
@@ -96,7 +96,7 @@ def main(argv=None):
                                            "--no-language-signal"])
     t = time.perf_counter()
     sources = source_features(run)
-    noise.similar_sources(tables.src, sources[1])
+    noise_signals.similar_sources(tables.src, sources[1])
     seconds["similar_sources"] = time.perf_counter() - t
     t = time.perf_counter()
     write_report(report_args, run, [], (own, other, similar), None, 0.0, sources=sources)

@@ -151,14 +151,14 @@ def test_a_failure_in_the_contrast_pass_on_one_rank_never_hangs(m30k, tmp_path, 
     chunks = [r for r in records(tmp_path / "plans") if r["event"] == "chunk"]
     if fault == "oom":
         assert rc == 0, log[-3000:]
-        assert "rank 1 ran out of memory in the contrast's extra forward pass" in log
+        assert "rank 1 ran out of memory in the rolled-source extra forward pass" in log
         assert len(chunks) == 1 and int(chunks[0]["when"].split()[-1]) > 6  # after the fault
         assert int(float(log_records(log, "train")[0]["train_noise_forward_tokens"])) > 0
     else:
         assert rc != 0 and "done training" not in log and not chunks
         assert "a failure injected by tests/fault_plugin" in log  # the failing rank's traceback
         # rank 0 stops by itself (the launcher does not have to stop it)
-        assert "rank 0 stops: the skip-noise contrast's extra forward pass failed on rank(s) [1]" \
+        assert "rank 0 stops: the skip-noise rolled-source extra forward pass failed on rank(s) [1]" \
             in log, log[-3000:]
 
 

@@ -1,5 +1,6 @@
-"""fairseq_autoassist.noise: each signal on small hand-made corpora, expected values worked out by
-hand."""
+"""The noise signals (fairseq_autoassist.noise, the skip-noise rule's; the report's own in
+fairseq_autoassist_cli.report.noise_signals): each signal on small hand-made corpora, expected
+values worked out by hand."""
 
 import sys
 
@@ -9,6 +10,7 @@ import torch
 
 from fairseq_autoassist import noise
 from fairseq_autoassist.tokens import TokenTable
+from fairseq_autoassist_cli.report import noise_signals
 
 V = 20  # vocabulary: ids 0-3 are fairseq's specials, 2 the end of sentence
 
@@ -46,7 +48,7 @@ def test_similar_sources_are_the_most_similar_candidates():
     # source 3 has the same bag as source 4 (reordered) and nothing else in common with anyone
     t = Tables(src=[[9, 12, 13], [9, 12, 13, 14, 4], [9, 4], [15, 16], [16, 15], [9, 17], [18]],
                 tgt=[[5]] * 7)
-    nb = noise.similar_sources(t.src, noise.tfidf(t.src, V))
+    nb = noise_signals.similar_sources(t.src, noise_signals.tfidf(t.src, V))
     assert nb[0] == 1 and nb[1] == 0  # they share 9, 12 and 13; source 2 or 5 only 9
     assert nb[2] in (1, 5) and nb[5] in (0, 1, 2)
     assert nb[3] == -1 and nb[4] == -1  # the same bag is no alternative
@@ -64,22 +66,51 @@ def test_evidence_follows_fixed_rules():
     signals = {"language": np.array([-3.0, 2.5, np.nan]),
                "copy": np.array([0.2, 0.5, 1.0]),
                "duplicates": np.log([1.0, 2.0, 20.0]),
-               "length_ratio": np.array([1.0, 3.5, 2.0]),
-               "contrast": np.array([1.0, np.nan, -1.0]),
-               "contrast_similar": np.array([3.0, 2.0, np.nan]),
-               "trust": np.array([0.5, 1.0, 1.0])}
+               "length_ratio": np.array([1.0, 3.5, 2.0])}
     e = noise.evidence(signals)
     np.testing.assert_allclose(e["language"], [0.0, 2.5, 0.0])
     np.testing.assert_allclose(e["copy"], [0.0, 0.0, 5.0])
     np.testing.assert_allclose(e["duplicates"], [0.0, 0.0, 2 * np.log(10)])
     np.testing.assert_allclose(e["length_ratio"], [0.0, 0.5, 0.0])
-    np.testing.assert_allclose(e["contrast"], [1.0, 2.0, -1.0])  # mean of the known, times trust
-    np.testing.assert_allclose(noise.noise_score(signals),
-                               [1.0, 2.5 + 0.5 + 2.0, 5.0 + 2 * np.log(10) - 1.0])
+
+
+def _score_signals():
+    # 11 pairs; 0-9 the bulk, language log-odds -10, -9, ..., -1; pair 10 a copy in the expected
+    # language (-10): median -6, MAD 3 (robust s.d. 1.4826 x 3); lengths and bags ordinary
+    language = np.r_[np.arange(-10.0, 0.0), -10.0]
+    return {"language": language, "copy": np.r_[np.full(10, 0.2), 1.0],
+            "duplicates": np.zeros(11), "length_ratio": np.zeros(11),
+            "contrast": np.r_[np.arange(10.0, 0.0, -1.0), np.nan],
+            "contrast_similar": np.r_[np.full(10, np.nan), 2.0], "trust": np.full(11, 0.5)}
+
+
+def test_trusted_score_adds_the_source_contrasts_times_trust():
+    s = _score_signals()
+    contrast = np.r_[np.arange(10.0, 0.0, -1.0), 2.0]  # the mean of the known ones
+    np.testing.assert_allclose(noise_signals.noise_score(s, 1.0),
+                               np.r_[np.zeros(10), 5.0] + 0.5 * contrast)
+
+
+def test_untrusted_score_is_the_data_evidence_ordered_by_the_data_signals():
+    """An untrusted Boss's contrasts (weight 0) count for nothing: the score is the data evidence,
+    and the pairs without evidence rank by their graded signals' robust z less 3 (at most 0)."""
+    s = _score_signals()
+    z = (s["language"] + 6.0) / (1.4826 * 3.0)  # length ratio and duplicates: z 0
+    expected = np.minimum(np.maximum(z, 0.0) - 3.0, 0.0) + np.r_[np.zeros(10), 5.0]
+    score = noise_signals.noise_score(s, 0.0)
+    np.testing.assert_allclose(score, expected)
+    assert (np.diff(score[5:10]) > 0).all()  # the nearer another language, the higher
+    s["contrast"] = s["contrast"][::-1]
+    np.testing.assert_allclose(noise_signals.noise_score(s, 0.0), expected)
+    # half trusted: half of each order
+    trusted = noise_signals.noise_score(s, 1.0)
+    np.testing.assert_allclose(noise_signals.noise_score(s, 0.5), (expected + trusted) / 2)
+    assert [noise_signals.boss_weight(g) for g in (None, np.nan, -0.2, 0.25, 1.0, 3.0)] == \
+        [0.0, 0.0, 0.0, 0.25, 1.0, 1.0]
 
 
 def test_heuristic_flags_count_failed_filters():
-    flags = noise.heuristic_flags(src_len=[10, 10, 40, 10], tgt_len=[10, 10, 10, 12],
+    flags = noise_signals.heuristic_flags(src_len=[10, 10, 40, 10], tgt_len=[10, 10, 10, 12],
                                   copy=[0.1, 0.95, 0.0, np.nan],
                                   src_language=[-2.0, -2.0, 1.0, np.nan],
                                   tgt_language=[-1.0, 0.5, -1.0, -1.0])
@@ -108,5 +139,5 @@ def test_source_trust_follows_the_gain_of_similar_sources():
     src = [[4, 6 + i % 3] for i in range(40)] + [[5, 10 + i % 3] for i in range(40)]
     t = Tables(src=src, tgt=[[6]] * 80)
     gain = np.array([2.0] * 40 + [0.0] * 40)
-    trust = noise.source_trust(noise.tfidf(t.src, V)[0], gain, damp=0.1)
+    trust = noise_signals.source_trust(noise_signals.tfidf(t.src, V)[0], gain, damp=0.1)
     assert trust[:40].min() > 0.8 and trust[40:].max() < 0.2

@@ -10,7 +10,7 @@ import torch
 from runs import USER_DIR, log_records, records, torchrun, train
 from test_faults import FAULTY_TASK
 
-from fairseq_autoassist.noise_rule import NoiseWatch, _draw
+from fairseq_autoassist.noise_rule import NoiseWatch, _draw, rolled_source_gains, sentence_losses
 
 SKIP_NOISE = ["--user-dir", USER_DIR, "--task", "autoassist_translation", "--criterion",
               "autoassist_label_smoothed_cross_entropy", "--assistant-rule", "skip-noise"]
@@ -54,6 +54,77 @@ def test_state_round_trip():
     assert again.checksum() == w.checksum()
     with pytest.raises(ValueError, match="of 3 pairs, the corpus has 2"):
         NoiseWatch([0.0, 0.0], 2.0, 0.5, 1).load_state_dict(w.state_dict())
+
+
+class ToyModel(torch.nn.Module):
+    """A decoder whose every output depends on the whole source (its mean embedding), with
+    fairseq's model interface for a criterion."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        torch.manual_seed(0)
+        self.src, self.tgt = torch.nn.Embedding(vocab, 8), torch.nn.Embedding(vocab, 8)
+        self.out = torch.nn.Linear(8, vocab)
+
+    def forward(self, src_tokens, src_lengths, prev_output_tokens):
+        return self.out(self.tgt(prev_output_tokens) + self.src(src_tokens).mean(1, True)), {}
+
+    def get_normalized_probs(self, net_output, log_probs, sample=None):
+        return torch.log_softmax(net_output[0].float(), -1)
+
+    def get_targets(self, sample, net_output):
+        return sample["target"]
+
+
+def toy_batch(sources, targets, pad=1):
+    """A fairseq translation sample of token lists (targets ending in eos 2), right-padded."""
+    width = max(map(len, targets))
+    target = torch.tensor([t + [pad] * (width - len(t)) for t in targets])
+    prev = torch.tensor([[2] + t[:-1] + [pad] * (width - len(t)) for t in targets])
+    return {"id": torch.arange(len(targets)), "ntokens": int(target.ne(pad).sum()),
+            "target": target,
+            "net_input": {"src_tokens": torch.tensor(sources),
+                          "src_lengths": torch.full((len(sources),), len(sources[0])),
+                          "prev_output_tokens": prev}}
+
+
+@pytest.mark.parametrize("ignore_prefix_size", [0, 2])
+def test_rolled_source_loss_is_the_criterions_loss(ignore_prefix_size):
+    """The rolled-source gain's losses are the training criterion's per-sentence losses (fairseq's
+    label smoothing, padding and --ignore-prefix-size): with each row's own source they equal the
+    criterion's on the batch, with the sources rolled the criterion's on the rolled batch."""
+    from types import SimpleNamespace
+
+    from fairseq.data import Dictionary
+
+    from fairseq_autoassist.criterion import AutoAssistLabelSmoothedCrossEntropyCriterion
+
+    vocab = Dictionary()
+    for w in "abcdefghij":
+        vocab.add_symbol(w)
+    criterion = AutoAssistLabelSmoothedCrossEntropyCriterion(
+        SimpleNamespace(target_dictionary=vocab), False, 0.1, ignore_prefix_size)
+    model = ToyModel(len(vocab)).train()
+    sources = [[4, 5, 6], [7, 8, 9], [10, 11, 12], [13, 4, 8]]
+    targets = [[5, 6, 7, 8, 2], [9, 10, 2], [11, 12, 13, 2], [4, 4, 5, 6, 7, 8, 2]]
+    sample = toy_batch(sources, targets)
+
+    def criterions_losses(batch):
+        criterion(model, batch)
+        return criterion.pop_sentence_losses()
+
+    own, ntokens = criterions_losses(sample)
+    rows = np.arange(4)
+    losses, counted = sentence_losses(model, sample, rows, rows, criterion)
+    torch.testing.assert_close(losses, own, rtol=0, atol=1e-5)
+    assert counted.tolist() == ntokens.tolist()
+    assert ntokens.tolist() == [len(t) - ignore_prefix_size for t in targets]
+    rows = np.array([0, 2, 3])  # rolled among them: 0 gets 3's source, 2 gets 0's, 3 gets 2's
+    rolled, _ = criterions_losses(toy_batch([sources[3], sources[1], sources[0], sources[2]],
+                                            targets))
+    gains, counted = rolled_source_gains(model, sample, own, rows, criterion)
+    np.testing.assert_allclose(gains, ((rolled - own) / ntokens).numpy()[rows], rtol=0, atol=1e-5)
+    assert counted.tolist() == ntokens.numpy()[rows].tolist()
 
 
 @pytest.fixture(scope="module")

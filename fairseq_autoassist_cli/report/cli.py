@@ -78,7 +78,7 @@ def main(argv=None):
 
 def report(args):
     """Run the report of *args* (parsed by :func:`get_parser`); returns report.json's content."""
-    from . import boss, load, signals
+    from . import boss, load, noise_signals, signals
 
     if args.write_filtered and args.drop_ids is None and args.drop_noise_above is None:
         raise ReportError("--write-filtered needs --drop-ids FILE and/or --drop-noise-above Z")
@@ -98,7 +98,7 @@ def report(args):
     records = load.plan_records(args.path, args.plans)
     device = "cpu" if args.cpu else None
     sources = signals.source_features(run)
-    similar = noise.similar_sources(run.tables.src, sources[1])
+    similar = noise_signals.similar_sources(run.tables.src, sources[1])
     own, other, similar_loss, boss_seconds = boss.pair_losses(
         run, args.max_tokens, device, args.other_sources, similar)
     valid_losses = None

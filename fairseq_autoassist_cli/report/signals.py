@@ -1,5 +1,6 @@
-"""The report's noise signals of every pair (:mod:`fairseq_autoassist.noise`) from the corpus and
-the Boss's losses, their combination into one noise score, and how far the Boss can be trusted."""
+"""The report's noise signals of every pair from the corpus (:mod:`fairseq_autoassist.noise`) and
+the Boss's losses (:mod:`.noise_signals`), their combination into one noise score, and how far the
+Boss can be trusted."""
 
 import logging
 
@@ -7,14 +8,16 @@ import numpy as np
 
 from fairseq_autoassist import history, noise
 
+from . import noise_signals
+
 logger = logging.getLogger("fairseq_autoassist.report")
 
 
 def source_features(run):
     """``(bags, tfidf)`` of the reported split's sources (:func:`noise.bags`,
-    :func:`noise.tfidf`), built once for every signal that needs them."""
+    :func:`noise_signals.tfidf`), built once for every signal that needs them."""
     counts = noise.bags(run.tables.src, len(run.task.src_dict))
-    return counts, noise.tfidf(run.tables.src, len(run.task.src_dict), counts)
+    return counts, noise_signals.tfidf(run.tables.src, len(run.task.src_dict), counts)
 
 
 def compute(run, losses, valid_losses, languages, post_process, language_signal=True,
@@ -35,9 +38,9 @@ def compute(run, losses, valid_losses, languages, post_process, language_signal=
                                    language_signal, counts)
     if not language_signal:
         off["language"] = "turned off (--no-language-signal)"
-    cols["contrast"] = noise.contrast(own, other, src_len, tgt_len)
-    cols["contrast_similar"] = noise.contrast(own, similar, src_len, tgt_len)
-    cols["trust"] = noise.source_trust(source_tfidf, other - own)
+    cols["contrast"] = noise_signals.source_contrast(own, other, src_len, tgt_len)
+    cols["contrast_similar"] = noise_signals.source_contrast(own, similar, src_len, tgt_len)
+    cols["trust"] = noise_signals.source_trust(source_tfidf, other - own)
     if run.history is not None:
         cols.update(run.history.figures())
     else:
@@ -45,11 +48,7 @@ def compute(run, losses, valid_losses, languages, post_process, language_signal=
         off["loss history"] = (
             "the run kept none (train with --assistant-loss-history)" if run.is_train
             else "the reported split is not the one the run trained on")
-    cols["noise_score"] = noise.noise_score(
-        {name: cols[name] for name in noise.DATA_SIGNALS + noise.BOSS_SIGNALS + ("trust",)})
-    cols["heuristic_flags"] = noise.heuristic_flags(src_len, tgt_len, cols["copy"],
-                                                    cols["src_language"], cols["tgt_language"])
-    summary = {"signals_off": off, "trust_gain": noise.TRUST_GAIN,
+    summary = {"signals_off": off, "trust_gain": noise_signals.SOURCE_TRUST_GAIN,
                "gain_train_median": _median(other - own),
                "gain_valid_median": None if valid_losses is None
                else _median(valid_losses[1] - valid_losses[0]),
@@ -57,12 +56,18 @@ def compute(run, losses, valid_losses, languages, post_process, language_signal=
                "trusted_share": float(np.mean(cols["trust"] >= 0.5))}
     gain = summary["gain_valid_median"]
     gain = summary["gain_train_median"] if gain is None else gain
-    if not gain >= noise.TRUST_GAIN:
+    summary["boss_weight"] = noise_signals.boss_weight(gain)
+    cols["noise_score"] = noise_signals.noise_score(
+        {name: cols[name] for name in noise.DATA_SIGNALS + noise_signals.SOURCE_CONTRASTS
+         + ("trust",)}, summary["boss_weight"])
+    cols["heuristic_flags"] = noise_signals.heuristic_flags(
+        src_len, tgt_len, cols["copy"], cols["src_language"], cols["tgt_language"])
+    if summary["boss_weight"] < 1:
         summary["warning"] = (
             f"the Boss barely uses its source yet (its own source lowers its loss by a median "
-            f"{gain:.2f} nats per target token, under {noise.TRUST_GAIN:.1f}): its contrastive "
-            "signals are weighted down, and the noise score rests on the data signals; train "
-            "longer for a ranking that sees misaligned pairs")
+            f"{gain:.2f} nats per target token, under {noise_signals.SOURCE_TRUST_GAIN:.1f}): "
+            f"its source contrasts count {summary['boss_weight']:.0%} in the noise score, the "
+            "data signals the rest; train longer for a ranking that sees misaligned pairs")
         logger.warning("noise score: %s", summary["warning"])
     return cols, summary
 

@@ -24,7 +24,8 @@ CSV_COLUMNS = (("id", "id", "%d"), ("src_len", "src_len", "%d"), ("tgt_len", "tg
 
 def pairs_csv(path, p):
     """One row per pair (lengths in tokens with the end-of-sentence; losses in nats per target
-    token; signals as in :mod:`fairseq_autoassist.noise`; empty where unknown)."""
+    token; signals as in :mod:`fairseq_autoassist.noise` and :mod:`.noise_signals`; empty where
+    unknown)."""
     with open(path, "w", encoding="utf-8") as f:
         f.write(",".join(c[0] for c in CSV_COLUMNS) + "\n")
         lines = None
@@ -183,9 +184,12 @@ def _noise_section(n):
            "The noise score adds each signal's evidence by fixed rules (nothing is fitted): the "
            "log-odds of another language over the expected one, where it is likelier; a target "
            "more than half copied from its source; a bag of tokens shared by more than two "
-           "pairs; a length ratio beyond 3 robust standard deviations; and the Boss's contrast "
-           "(how little the pair's own source helps it, against other sources and a similar "
-           "source, as robust z-scores), weighted by the trust of sources like the pair's. The "
+           "pairs; a length ratio beyond 3 robust standard deviations. Below that it ranks the pairs "
+           "by the Boss's source contrasts (how little the pair's own source helps it, against "
+           "other sources and a similar source, as robust z-scores, times the trust of sources "
+           "like the pair's) and by how near the graded data signals come to 3 robust standard "
+           "deviations, mixed by how far the Boss is trusted (all contrast from a median gain of "
+           "1 nat per token on; all data signals without a gain). The "
            "loss-history columns of `pairs.csv` (training dynamics, with "
            "--assistant-loss-history) are reported beside it."]
     gains = [f"{name} {n[key]:.2f}" for name, key in (("valid", "gain_valid_median"),
