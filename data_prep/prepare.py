@@ -5,7 +5,10 @@ Steps: normalise the text, clean the training pairs (empty sides, length limit,
 length ratio; valid/test lines are never dropped), train a sentencepiece model
 on the training text, encode every split, binarise with fairseq's
 preprocessing (joined dictionary by default) and keep the normalised raw
-valid/test text beside the binaries as references for sacrebleu.
+valid/test text beside the binaries as references for sacrebleu. With
+``--vocab-from DIR`` (data prepared before, e.g. a parent model's) the
+sentencepiece model(s) and fairseq dictionaries of DIR are used instead of new
+ones, so a model trained on DIR's data can be fine-tuned on this data.
 ``DEST/train.lines`` maps each kept training pair to its raw input line: line k
 holds the 0-based line number, in the raw training files, of training pair id k
 (fairseq's order), so that per-pair metadata can be joined after cleaning.
@@ -304,9 +307,10 @@ def _encode_file(sp, source, target, workers):
                 fout.write(" ".join(pieces) + "\n")
 
 
-def _binarize(out, src, tgt, joined, workers):
+def _binarize(out, src, tgt, joined, workers, dictionaries=None):
     """Run fairseq's preprocessing on ``out/work/{train,valid,test}.LANG`` as a subprocess
-    in ``out`` (relative paths: fairseq splits prefixes on commas), relaying its log lines."""
+    in ``out`` (relative paths: fairseq splits prefixes on commas), relaying its log lines;
+    with ``dictionaries`` ({lang: dict path}) the given dictionaries, not new ones."""
     cmd = [
         sys.executable, "-m", "fairseq_cli.preprocess",
         "--source-lang", src, "--target-lang", tgt,
@@ -316,6 +320,8 @@ def _binarize(out, src, tgt, joined, workers):
     ]  # fmt: skip
     if joined:
         cmd.append("--joined-dictionary")
+    if dictionaries:
+        cmd += ["--srcdict", str(dictionaries[src])] + ([] if joined else ["--tgtdict", str(dictionaries[tgt])])
     logger.info("binarising in %s: %s", out, shlex.join(cmd))
     tail = deque(maxlen=20)
     with subprocess.Popen(cmd, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
@@ -344,6 +350,28 @@ def _replace_dir(new, dest):
         shutil.rmtree(old, ignore_errors=True)
     else:
         new.rename(dest)
+
+
+def vocabulary_files(vocab_from, src, tgt, joined):
+    """The sentencepiece model and fairseq dictionary of each language in ``vocab_from``, a
+    directory prepare() wrote: {lang: (model, dictionary)}; a clear error when one is missing or
+    the directory was prepared with the other --joined setting."""
+    vocab_from = Path(vocab_from).absolute()
+    previous = _load_manifest(vocab_from)
+    if previous is None:
+        raise PrepareError(f"--vocab-from {vocab_from}: no manifest.json (not a data_prep output)")
+    if bool(previous.get("options", {}).get("joined", True)) != bool(joined):
+        raise PrepareError(f"--vocab-from {vocab_from} was prepared with{'out' if joined else ''} "
+                           f"--joined; pass {'--no-joined' if joined else '--joined'} here too")
+    files = {}
+    for lang in (src, tgt):
+        model = vocab_from / ("spm.model" if joined else f"spm.{lang}.model")
+        dictionary = vocab_from / f"dict.{lang}.txt"
+        for path in (model, dictionary):
+            if not path.is_file():
+                raise PrepareError(f"--vocab-from {vocab_from} has no {path.name} (languages {src}-{tgt}?)")
+        files[lang] = (model, dictionary)
+    return files
 
 
 def train_command(dest, src, tgt, joined=True):
@@ -388,13 +416,16 @@ def prepare(
     character_coverage=1.0,
     spm_sentences=2_000_000,
     seed=1,
+    vocab_from=None,
 ):
     """Prepare ``RAW_DIR/{train,valid,test}.{src,tgt}[.gz]`` into ``dest``; returns the manifest.
 
     ``max_len`` and ``len_ratio`` count sentencepiece pieces of training pairs;
     ``limit_*`` keep only the first N lines of a split (0 = all, training pairs
     are limited before cleaning); ``spm_sentences`` caps the sentences
-    sentencepiece trains on (a fixed-seed sample of pairs beyond that).
+    sentencepiece trains on (a fixed-seed sample of pairs beyond that);
+    ``vocab_from`` (a directory prepare() wrote) gives the sentencepiece model(s) and
+    dictionaries to use instead of training new ones (``vocab_size`` is then theirs).
     Raises PrepareError on bad input.
     """
     raw_dir, dest = Path(raw_dir).absolute(), Path(dest).absolute()
@@ -415,6 +446,10 @@ def prepare(
         len_ratio=len_ratio, workers=workers, limit_train=limit_train, limit_valid=limit_valid,
         limit_test=limit_test, character_coverage=character_coverage, spm_sentences=spm_sentences, seed=seed,
     )  # fmt: skip
+    vocabulary = None
+    if vocab_from:
+        vocabulary = vocabulary_files(vocab_from, src, tgt, joined)
+        options["vocab_from"] = str(Path(vocab_from).absolute())
 
     logger.info("checksumming the input files")
     inputs = {
@@ -426,6 +461,8 @@ def prepare(
         "options": options,
         "inputs": {split: {lang: d["sha256"] for lang, d in by_lang.items()} for split, by_lang in inputs.items()},
     }
+    if vocabulary:  # a changed vocabulary rebuilds
+        key_data["vocabulary"] = {lang: [sha256(path) for path in paths] for lang, paths in vocabulary.items()}
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()
 
     previous = _load_manifest(dest)
@@ -461,7 +498,7 @@ def prepare(
     build = dest.with_name(f".{dest.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
     build.mkdir()
     try:
-        manifest = _build(build, dest, files, totals, limits, options)
+        manifest = _build(build, dest, files, totals, limits, options, vocabulary)
         manifest.update(format_version=FORMAT_VERSION, key=key, inputs=inputs)
         manifest["files"] = sorted(p.name for p in build.iterdir())
         (build / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -473,8 +510,10 @@ def prepare(
     return manifest
 
 
-def _build(out, dest, files, totals, limits, o):
-    """All the steps, writing into the temporary directory ``out``; returns the manifest (without key/inputs)."""
+def _build(out, dest, files, totals, limits, o, vocabulary=None):
+    """All the steps, writing into the temporary directory ``out``; returns the manifest (without
+    key/inputs). ``vocabulary`` ({lang: (sentencepiece model, dictionary)}) replaces training a
+    model and building dictionaries."""
     import sentencepiece as spm
 
     src, tgt, workers = o["src"], o["tgt"], o["workers"]
@@ -502,6 +541,11 @@ def _build(out, dest, files, totals, limits, o):
     models = {}
     for group in groups:
         name = "spm" if o["joined"] else f"spm.{group[0]}"
+        if vocabulary:
+            logger.info("sentencepiece model %s and dictionaries from %s", name, o["vocab_from"])
+            model = Path(shutil.copyfile(vocabulary[group[0]][0], out / f"{name}.model"))
+            models.update((lang, model) for lang in group)
+            continue
         logger.info("training sentencepiece %s model %s (vocab %d)", o["model_type"], name, o["vocab_size"])
         text = _spm_training_text(work, group, kept, o["spm_sentences"], o["seed"])
         model = _train_spm(text, out / name, o["vocab_size"], o["model_type"], o["character_coverage"], workers)
@@ -529,7 +573,8 @@ def _build(out, dest, files, totals, limits, o):
         for lang in langs:
             _encode_file(sps[lang], out / f"{split}.raw.{lang}", work / f"{split}.{lang}", workers)
 
-    _binarize(out, src, tgt, o["joined"], workers)
+    _binarize(out, src, tgt, o["joined"], workers,
+              {lang: paths[1] for lang, paths in vocabulary.items()} if vocabulary else None)
     shutil.rmtree(work)
 
     def count_dict(lang):  # fairseq adds <s>, <pad>, </s>, <unk> to the file's entries
@@ -543,7 +588,7 @@ def _build(out, dest, files, totals, limits, o):
         "tgt": tgt,
         "options": o,
         "counts": counts,
-        "vocab_size": o["vocab_size"],
+        "vocab_size": sps[src].get_piece_size() if vocabulary else o["vocab_size"],
         "spm_model": str(dest / "spm.model") if o["joined"] else None,
         "spm_models": {lang: str(dest / models[lang].name) for lang in langs},
         "dict_size": {lang: count_dict(lang) for lang in langs},
@@ -590,6 +635,10 @@ def add_common_args(parser, vocab_size=8000):
     g.add_argument("--workers", type=int, default=1, metavar="N",
                    help="threads for sentencepiece and processes for fairseq binarisation; part of the "
                         "reproducibility key since sentencepiece's result depends on it (default: %(default)s)")
+    g.add_argument("--vocab-from", metavar="DIR",
+                   help="use the sentencepiece model(s) and fairseq dictionaries of DIR, data prepared "
+                        "before (e.g. a parent model's, to fine-tune it on this data), instead of new ones; "
+                        "--vocab-size, --model-type, --character-coverage and --spm-sentences are then unused")
     g.add_argument("--limit-train", type=_count, default=0, metavar="N",
                    help="use only the first N training pairs, before cleaning (0 = all)")
     g.add_argument("--limit-valid", type=_count, default=0, metavar="N",
@@ -602,7 +651,7 @@ def add_common_args(parser, vocab_size=8000):
 def common_kwargs(args):
     """The keyword arguments of prepare() that add_common_args() parsed."""
     names = ["vocab_size", "model_type", "joined", "max_len", "len_ratio", "character_coverage",
-             "spm_sentences", "seed", "workers", "limit_train", "limit_valid", "limit_test"]  # fmt: skip
+             "spm_sentences", "seed", "workers", "limit_train", "limit_valid", "limit_test", "vocab_from"]  # fmt: skip
     return {name: getattr(args, name) for name in names}
 
 

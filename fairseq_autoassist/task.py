@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Optional
 
+from fairseq import utils
 from fairseq.data import iterators
 from fairseq.dataclass import ChoiceEnum
 from fairseq.distributed import utils as distributed_utils
@@ -19,7 +20,7 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 from omegaconf import II
 
-from . import options, progress, schedule
+from . import options, parent, progress, schedule
 from .autoassist import AutoAssist
 from .iterator import AutoAssistEpochBatchIterator, ProgressEpochBatchIterator
 from .noise_rule import NoiseRuleConfig
@@ -116,6 +117,8 @@ class AutoAssistTranslationConfig(TranslationConfig, NoiseRuleConfig):
     max_epoch: int = II("optimization.max_epoch")
     save_dir: str = II("checkpoint.save_dir")
     no_save: bool = II("checkpoint.no_save")
+    restore_file: str = II("checkpoint.restore_file")
+    finetune_from_model: Optional[str] = II("checkpoint.finetune_from_model")
 
 
 @register_task("autoassist_translation", dataclass=AutoAssistTranslationConfig)
@@ -139,6 +142,16 @@ class AutoAssistTranslationTask(TranslationTask):
         cfg.source_lang, cfg.target_lang = options.language_pair(cfg.data, cfg.source_lang,
                                                                  cfg.target_lang)
         return super().setup_task(cfg, **kwargs)
+
+    @tell_errors
+    def build_model(self, cfg, from_checkpoint=False):
+        """fairseq's; fairseq-train fine-tuning a checkpoint checks its dictionaries first."""
+        start = None if from_checkpoint else parent.parent_path(self.cfg)
+        if start:
+            parent.check_parent(start, utils.split_paths(self.cfg.data)[0],
+                                (self.cfg.source_lang, self.cfg.target_lang),
+                                {"source": self.src_dict, "target": self.tgt_dict})
+        return super().build_model(cfg, from_checkpoint)
 
     @tell_errors
     def build_criterion(self, cfg, from_checkpoint=False):

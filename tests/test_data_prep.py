@@ -447,3 +447,27 @@ def test_normalize():
     assert normalize("\ufeff Ein\tHund\r\n") == "Ein Hund"
     assert normalize("a\u00a0b\u2028c\x00d") == "a b cd"
     assert normalize("Cafe\u0301") == "Caf\u00e9"  # NFC
+
+
+def test_vocab_from_reuses_the_parent_vocabulary(tmp_path):
+    """--vocab-from: data for fine-tuning, encoded with the parent data's sentencepiece model and
+    dictionary (bytes unchanged), not new ones; a --joined mismatch is a clear error."""
+    parent = tmp_path / "parent"
+    ok(run("prepare", "--raw-dir", small_raw_dir(tmp_path / "raw"), "--src", "de", "--tgt", "en",
+           "--dest", parent, "--vocab-size", "500"))
+    news = shared_data_dir() / "wmt-news-de-en"
+    for split, prefix in (("train", "train"), ("valid", "newstest2013"), ("test", "newstest2014")):
+        for lang in ("de", "en"):
+            write(tmp_path / "child-raw" / f"{split}.{lang}", head(news / f"{prefix}.{lang}.gz", 200))
+    child = tmp_path / "child"
+    ok(run("prepare", "--raw-dir", tmp_path / "child-raw", "--src", "de", "--tgt", "en", "--dest", child,
+           "--vocab-size", "800", "--vocab-from", parent))
+    for name in ("spm.model", "dict.de.txt", "dict.en.txt"):
+        assert (child / name).read_bytes() == (parent / name).read_bytes(), name
+    manifest = json.loads((child / "manifest.json").read_text())
+    assert manifest["vocab_size"] == 500 and manifest["options"]["vocab_from"] == str(parent)
+    train_one_step(child, "de", "en")
+
+    other = run("prepare", "--raw-dir", tmp_path / "child-raw", "--src", "de", "--tgt", "en",
+                "--dest", tmp_path / "other", "--no-joined", "--vocab-from", parent)
+    assert other.returncode == 1 and "--vocab-from" in other.stderr and "--joined" in other.stderr
