@@ -15,7 +15,7 @@ from .common import REPO, pyplot
 CLEAN = REPO / "docs" / "m30k10k-transformer128" / "curve.csv"
 NOISY = REPO / "docs" / "m30k10k-mixed-transformer128" / "curve.csv"
 FIGURE = REPO / "docs" / "results.png"
-BEGIN, END = "<!-- results table: scripts/readme_results.py -->", "<!-- end of results table -->"
+BEGIN, END = "<!-- results table: python -m scripts.experiment readme -->", "<!-- end of results table -->"
 
 
 def read(path):
