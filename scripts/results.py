@@ -66,12 +66,27 @@ def portable(command):
     return out
 
 
+# flags that only say where a run writes what it records, not how it trains
+OUTPUT_ONLY = ("--assistant-plan-dir",)
+
+
+def training_command(command):
+    """:func:`portable` *command* without the :data:`OUTPUT_ONLY` flags and their values."""
+    out, skip = [], False
+    for arg in portable(command):
+        if skip or arg in OUTPUT_ONLY:
+            skip = not skip
+            continue
+        out.append(arg)
+    return out
+
+
 def reusable(records, seed, name, command, keep_rates):
-    """The record of run *name* of *seed* trained with *command* (up to :func:`portable`) and
-    *keep_rates*, or None."""
+    """The record of run *name* of *seed* trained with *command* (up to
+    :func:`training_command`) and *keep_rates*, or None."""
     for r in records:
         if (int(r["seed"]) == seed and r["name"] == name
-                and portable(r["train"].get("command", [])) == portable(command)
+                and training_command(r["train"].get("command", [])) == training_command(command)
                 and r["train"].get("keep_rates_used") == keep_rates):
             return r
     return None

@@ -142,3 +142,17 @@ def test_offline_writes_the_compact_layout(m30k_noisy, tmp_path):
     for raw in ("seed1/warmup", "seed1/report/pairs.csv", "seed1/data-offline",
                 "heuristic/data-heuristic"):
         assert (work / raw).exists(), raw
+
+
+def test_a_recorded_run_is_reused_whatever_its_plan_records_location():
+    """Where a run writes its plan records (--assistant-plan-dir) does not change how it trains:
+    a committed record made before the harness added that flag is still reused; any other
+    difference in the command is not."""
+    from scripts.results import reusable
+
+    recorded = {"seed": 1, "name": "skip-noise", "train": {
+        "command": ["fairseq-train", "/elsewhere/data-bin/crawl", "--seed", "1"]}}
+    now = ["fairseq-train", "data-bin/crawl", "--seed", "1", "--assistant-plan-dir",
+           "runs/frontier-crawl/seed1/skip-noise/plans"]
+    assert reusable([recorded], 1, "skip-noise", now, None) is recorded
+    assert reusable([recorded], 1, "skip-noise", [*now, "--lr", "1e-3"], None) is None
