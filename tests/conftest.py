@@ -3,15 +3,6 @@ import pytest
 from helpers import shared_data_dir
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist (-n 2), each test module on one worker, so a module's fixtures (a
-    trained run, a prepared corpus) are built once, not once per worker."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    return LoadScopeScheduling(config, log)
-
-
 @pytest.fixture(scope="session")
 def m30k(tmp_path_factory):
     """A small Multi30k de-en subset (2,000 train, 200 valid, 100 test pairs), prepared by
