@@ -18,3 +18,12 @@ def shared_data_dir():
             "set AUTOASSIST_SHARED_DATA to the directory holding multi30k/ and wmt-news-de-en/"
         )
     return path
+
+
+def shared_file(relative):
+    """A file of the shared data directory (e.g. ``tatoeba-de-en/en-de.tsv.gz``): a clear
+    FileNotFoundError when it is missing, never a skipped test."""
+    path = shared_data_dir() / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"shared data not found: {path}")
+    return path

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 import pytest
-from helpers import shared_data_dir
+from helpers import shared_data_dir, shared_file
 from runs import ARCHS, AUTOASSIST, OPTIM, run
 
 from scripts.noise_eval import auc
@@ -41,9 +41,7 @@ def crawl(tmp_path_factory):
     checkpoint with and without the language signal."""
     from data_prep import crawl_mixture
 
-    shared = shared_data_dir()
-    if not (shared / "paracrawl-labelled-en-cs" / "pairs.tsv.gz").is_file():
-        pytest.skip("no labelled crawl pairs in ../shared/data")
+    shared_file("paracrawl-labelled-en-cs/pairs.tsv.gz")
     root = tmp_path_factory.mktemp("crawl")
     data = root / "bin"
     assert crawl_mixture.main(["--dest", str(data), "--clean-limit", "2000", "--crawl-limit", "2000",
@@ -177,8 +175,7 @@ def untrusted(tmp_path_factory):
     from data_prep import crawl_mixture
 
     shared = shared_data_dir()
-    if not (shared / "paracrawl-labelled-en-cs" / "pairs.tsv.gz").is_file():
-        pytest.skip("no labelled crawl pairs in ../shared/data")
+    shared_file("paracrawl-labelled-en-cs/pairs.tsv.gz")
     root = tmp_path_factory.mktemp("untrusted")
     data = root / "bin"
     assert crawl_mixture.main(["--dest", str(data), "--clean-dir", str(shared / "multi30k"),

@@ -7,18 +7,13 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-from helpers import REPO_ROOT, shared_data_dir
+from helpers import REPO_ROOT, shared_data_dir, shared_file
 
-from data_prep.prepare import normalize
 from data_prep.tatoeba import read_tsv, sentence_groups, split_groups
 
 
 def shared_tsv():
-    path = shared_data_dir() / "tatoeba-de-en" / "en-de.tsv.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} not in the shared data")
-    return path
+    return shared_file("tatoeba-de-en/en-de.tsv.gz")
 
 
 def partition(labels):
