@@ -30,6 +30,7 @@ import threading
 import numpy as np
 import torch
 
+from . import swiftlearn
 from .assistant import Assistant
 from .corpus import shard_tables
 from .options import anneal, fail, read_keep_rates
@@ -49,10 +50,12 @@ CHUNK_WAIT_SECONDS = 600
 
 class AutoAssist:
     """Built by the task from its config when fairseq-train first asks for the training split's
-    iterator; :meth:`use` gives it that iterator's batching and seed."""
+    iterator; :meth:`use` gives it that iterator's batching and seed; *boss* gives the training's
+    model and criterion (for swiftlearn's forward passes)."""
 
-    def __init__(self, cfg, dataset, src_dict, tgt_dict):
+    def __init__(self, cfg, dataset, src_dict, tgt_dict, boss=None):
         self.cfg = cfg
+        self.boss = boss  # () -> (model, criterion) of the training: swiftlearn measures with them
         try:
             self.tables = PairTables(dataset)
         except ValueError as e:
@@ -72,7 +75,7 @@ class AutoAssist:
             fail("AutoAssist exchanges pair ids as int32 between ranks: at most "
                  f"2^31 - 1 training pairs, got {len(dataset)}")
         self.random_rates = read_keep_rates(cfg)
-        self.records = plan_records(cfg) if self.ranks.first else None
+        self.records = plan_records(cfg) if self.ranks.rank == 0 else None
         self.chunks = cfg.assistant_plan_chunks
         self.dataset = dataset
         self.batcher = self.seed = self.rule = None  # set by use()
@@ -99,7 +102,8 @@ class AutoAssist:
                 self.pairs = PairState(self.cfg, self.tables, dataset, self.dictionaries)
             self.batcher, self.seed = batcher, seed
             self.rule = keep_rule(self.cfg, self.assistant, self.tables, seed,
-                                  random_rates=self.random_rates, noise=self.pairs.noise)
+                                  random_rates=self.random_rates, noise=self.pairs.noise,
+                                  importance=self.pairs.importance)
 
     # ------------------------------------------------------------------ the epoch
     def candidate_batches(self, epoch):
@@ -117,7 +121,8 @@ class AutoAssist:
             if self.records is not None and 0 < self.assistant.epoch < epoch:
                 self.records.assistant(self.assistant.epoch, self.assistant.epoch_stats())
             self.assistant.begin_epoch(epoch, len(self.tables))
-            self.pairs.begin_epoch(epoch, resumed=restored is not None)
+            self.pairs.begin_epoch(epoch, resumed=restored is not None, measure=functools.partial(
+                swiftlearn.measure, self.boss, self.dataset, self.batcher, epoch, self.ranks))
             candidates = self.batcher.candidates(epoch)
             # the random control has its own stream: its draws are independent of AutoAssist's
             stream = (self.seed, epoch, 1) if self.random_rates is not None else (self.seed, epoch)

@@ -6,7 +6,6 @@ iterator's state, never the task's)."""
 from fairseq.data import iterators
 from fairseq.logging import metrics
 
-from .noise_rule import NOISE_METRICS
 from .options import tell_errors
 
 PLAN_METRICS = (("candidates", 0), ("keep_rate", 4), ("kept_pairs", 0), ("kept_tokens", 0),
@@ -83,8 +82,8 @@ class AutoAssistEpochBatchIterator(ProgressEpochBatchIterator):
         self.autoassist.epoch_started()
         # metrics of fairseq's epoch train line, computed when it is printed (after the epoch's
         # last step): the plan as trained and the Assistant's accuracy/AUC on this epoch's losses
-        noise = () if self.autoassist.pairs.noise is None else ((820, NOISE_METRICS),)
-        for first, keys in ((799, PLAN_METRICS), (810, ASSISTANT_METRICS), *noise):
+        parts = self.autoassist.pairs.metrics()
+        for first, keys in ((799, PLAN_METRICS), (810, ASSISTANT_METRICS), *parts):
             for i, (key, digits) in enumerate(keys):
                 metrics.log_derived(key, self._epoch_stat(key, digits), priority=first + i)
         return itr

@@ -104,6 +104,8 @@ CHECKS = {
     "hard_fraction": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
     "hard_streak": (lambda v: v >= 1, ">= 1"),
     "plan_chunks": (lambda v: v >= 1, ">= 1"),
+    "swiftlearn_keep": (lambda v: 0.0 < v <= 1.0, "in (0, 1]"),
+    "swiftlearn_interval": (lambda v: v >= 0, ">= 0"),
 }
 
 # the rules that read each rule's own options (rules.py)
@@ -118,6 +120,8 @@ RULE_OPTIONS = {
     "noise_no_language": ("skip-noise",),
     "noise_contrast_share": ("skip-noise",),
     "noise_post_process": ("skip-noise",),
+    "swiftlearn_keep": ("swiftlearn",),
+    "swiftlearn_interval": ("swiftlearn",),
 }
 
 
@@ -145,7 +149,8 @@ FROZEN_IGNORES = ("lr", "l2", "mean", "mean_decay")
 # what the random control ignores besides the Assistant (it keeps random pairs at the keep rates
 # of --assistant-keep-rates in every epoch, the warm-up's too, and measures no noise)
 RANDOM_IGNORES = ("base_prob", "warmup_epochs", "hard_fraction", "hard_streak",
-                  *(n for n, rules in RULE_OPTIONS.items() if rules == ("skip-noise",)))
+                  *(n for n, rules in RULE_OPTIONS.items()
+                    if rules in (("skip-noise",), ("swiftlearn",))))
 TRAINED_FOR_FIGURES = ("the Assistant's model learns only for its own figures: the epoch "
                        "line's assistant_*, plans.jsonl, the data report")
 
@@ -157,8 +162,8 @@ def assistant_read(cfg):
     rule, scorer = cfg.assistant_rule, cfg.assistant_scorer
     if scorer == "random":
         return set(), "the random control (--assistant-scorer random) reads no Assistant"
-    if rule == "skip-noise":
-        return set(), "--assistant-rule skip-noise reads no Assistant"
+    if rule in ("skip-noise", "swiftlearn"):
+        return set(), f"--assistant-rule {rule} reads no Assistant"
     if rule == "skip-hard":
         return {"pairs"}, ("--assistant-rule skip-hard reads only the Assistant's loss streak of "
                            "each pair")
@@ -180,7 +185,7 @@ def ignored(cfg, config_class, grouped_shuffling=False):
     out = {_flag(n): f"--assistant-rule {cfg.assistant_rule} ignores it (read by "
                      f"{', '.join(RULE_OPTIONS[n])})"
            for n in changed if n in RULE_OPTIONS and cfg.assistant_rule not in RULE_OPTIONS[n]}
-    if "scorer" in changed and cfg.assistant_rule in ("skip-hard", "skip-noise") and \
+    if "scorer" in changed and cfg.assistant_rule in ("skip-hard", "skip-noise", "swiftlearn") and \
             cfg.assistant_scorer != "random":
         out[_flag("scorer")] = (f"--assistant-rule {cfg.assistant_rule} ignores the scorer "
                                 f"{cfg.assistant_scorer} (read by paper and infobatch; the random "
@@ -197,7 +202,8 @@ def ignored(cfg, config_class, grouped_shuffling=False):
             if n in RANDOM_IGNORES:
                 out.setdefault(_flag(n), "the random control (--assistant-scorer random) keeps "
                                          "random pairs at the rates of --assistant-keep-rates in "
-                                         "every epoch (the warm-up's too) and measures no noise")
+                                         "every epoch (the warm-up's too) and measures no noise "
+                                         "and no importance")
     out = list(out.items())
     if "reweight_max" in changed and cfg.assistant_rule == "paper" and not cfg.assistant_reweight:
         out.append((_flag("reweight_max"), "it caps the weights of --assistant-reweight, not set"))

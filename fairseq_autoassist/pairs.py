@@ -1,6 +1,7 @@
 """Per-pair state beside the Assistant, as the flags ask for it: the loss history
-(``--assistant-loss-history``, :mod:`history`) and the skip-noise watch (``--assistant-rule
-skip-noise``, :mod:`noise_rule`). :class:`autoassist.AutoAssist` holds one :class:`PairState`
+(``--assistant-loss-history``, :mod:`history`), the skip-noise watch (``--assistant-rule
+skip-noise``, :mod:`noise_rule`) and swiftlearn's importance (``--assistant-rule swiftlearn``,
+:mod:`swiftlearn`). :class:`autoassist.AutoAssist` holds one :class:`PairState`
 and hands it what every rank exchanged, in rank order, so every rank holds the same state; it is
 checksummed with the Assistant and rides in the checkpoint beside it."""
 
@@ -8,12 +9,12 @@ import logging
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from .history import LossHistory
-from .noise_rule import watch_noise
+from .noise_rule import NOISE_METRICS, watch_noise
 from .options import fail
 from .ranks import Ranks, checksum, unpack
+from .swiftlearn import SWIFTLEARN_METRICS, watch_importance
 
 logger = logging.getLogger(__name__)
 
@@ -21,31 +22,34 @@ logger = logging.getLogger(__name__)
 FAILED = (np.array([-1], dtype=np.int64), np.zeros(1), np.zeros(1))
 
 
-def _rank():
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
 class PairState:
-    """The loss history and the noise watch of one corpus (each None when off)."""
+    """The loss history, the noise watch and the importance of one corpus (each None when
+    off)."""
 
     def __init__(self, cfg, tables, dataset, dictionaries):
         self.history = LossHistory(len(tables)) if cfg.assistant_loss_history else None
         # the random control drops random pairs: it measures no noise
         noisy = cfg.assistant_rule == "skip-noise" and cfg.assistant_scorer != "random"
         self.noise = watch_noise(cfg, tables, dataset, dictionaries) if noisy else None
+        # swiftlearn's random control measures nothing
+        important = cfg.assistant_rule == "swiftlearn" and cfg.assistant_scorer != "random"
+        self.importance = watch_importance(cfg, len(tables)) if important else None
 
     def parts(self):
-        return {k: v for k, v in (("history", self.history), ("noise", self.noise)) if v is not None}
+        return {k: v for k, v in (("history", self.history), ("noise", self.noise),
+                                  ("importance", self.importance)) if v is not None}
 
-    def begin_epoch(self, epoch, resumed=False):
-        """*epoch* is planned: each part fixes what it plans the epoch with, unless the epoch is
-        *resumed* in its middle from a checkpoint: what the parts fixed at its start rides in
-        their :meth:`state_dict` and was restored with it."""
+    def begin_epoch(self, epoch, resumed=False, measure=None):
+        """*epoch* is planned: each part fixes what it plans the epoch with (swiftlearn measures
+        with *measure* when due), unless the epoch is *resumed* in its middle from a checkpoint:
+        what the parts fixed at its start rides in their :meth:`state_dict` and was restored
+        with it."""
         if resumed:
             return
-        for part in self.parts().values():
-            if hasattr(part, "begin_epoch"):
-                part.begin_epoch(epoch)
+        if self.noise is not None:
+            self.noise.begin_epoch(epoch)
+        if self.importance is not None:
+            self.importance.begin_epoch(epoch, measure)
 
     def learn(self, epoch, ids, losses, ntokens):
         """One batch's summed losses and target tokens (as the Assistant learns them)."""
@@ -64,8 +68,9 @@ class PairState:
             return self.noise.measure(epoch, model, sample, per_sentence[0], criterion)
         except Exception as e:  # noqa: BLE001  (told to every rank by the exchange)
             if isinstance(e, RuntimeError) and "out of memory" in str(e):
-                logger.warning("AutoAssist skip-noise: rank %d ran out of memory in the rolled-source "
-                               "extra forward pass: it measures nothing in this step (%s)", _rank(), e)
+                logger.warning("AutoAssist skip-noise: rank %d ran out of memory in the "
+                               "rolled-source extra forward pass: it measures nothing in this "
+                               "step (%s)", Ranks().rank, e)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 return None
@@ -86,14 +91,22 @@ class PairState:
                                         Ranks.rounds(max_pairs)).cpu().numpy())
         failed = [rank for rank, (ids, _, _) in enumerate(every) if (np.asarray(ids) < 0).any()]
         if failed:
-            fail(f"rank {_rank()} stops: the skip-noise rolled-source extra forward pass failed on "
+            fail(f"rank {ranks.rank} stops: the skip-noise rolled-source extra forward pass failed on "
                  f"rank(s) {failed} (the traceback is in its log), and every rank stops with it")
         with lock:
             for ids, gains, ntokens in every:
                 self.noise.learn(ids, gains, ntokens)
 
+    def metrics(self):
+        """[(priority of the first, ((name, digits), ...))]: the parts' figures in fairseq's
+        epoch train line."""
+        return [(first, keys) for first, part, keys in ((820, self.noise, NOISE_METRICS),
+                                                        (830, self.importance, SWIFTLEARN_METRICS))
+                if part is not None]
+
     def stats(self):
-        return {} if self.noise is None else self.noise.stats()
+        return {k: v for part in (self.noise, self.importance) if part is not None
+                for k, v in part.stats().items()}
 
     def checksum(self, assistant_checksum):
         """The Assistant's checksum, joined by the parts' (unchanged when every part is off)."""

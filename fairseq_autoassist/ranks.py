@@ -31,14 +31,13 @@ class Ranks:
     """fairseq's data-parallel group as seen from this rank (size 1 when not distributed)."""
 
     def __init__(self):
-        self.size = 1
-        self.first = True  # the first rank of the group (it writes the plan records)
+        self.size, self.rank = 1, 0
         self.group = None
         self.device = torch.device("cpu")
         if dist.is_available() and dist.is_initialized():
             self.group = distributed_utils.get_data_parallel_group()
             self.size = distributed_utils.get_data_parallel_world_size()
-            self.first = distributed_utils.get_data_parallel_rank() == 0
+            self.rank = distributed_utils.get_data_parallel_rank()
             if dist.get_backend(self.group) == "nccl":
                 self.device = torch.device("cuda", torch.cuda.current_device())
 

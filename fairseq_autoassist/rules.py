@@ -17,13 +17,16 @@ loss weight it gets if it is (``--assistant-rule``).
   language, duplicates, length ratio, the Boss's contrast) passes ``--assistant-noise-threshold``
   is dropped (by its data evidence alone: always; by the contrast: kept with probability
   ``base_prob``, re-checked); every other pair is kept; weights 1.
+* ``swiftlearn`` (Hajimolahoseini et al., 2023): the ``--assistant-swiftlearn-keep`` share of the
+  pairs the Boss found most important at its last measurement (:mod:`swiftlearn`) is kept, every
+  other pair is dropped; weights 1.
 
 Warm-up epochs (``--assistant-warmup-epochs``) and annealing epochs (the last
 ``--assistant-anneal`` fraction of ``--max-epoch``) keep every pair with weight 1.
 
 The random control (``--assistant-scorer random``) follows the same rule on a random set, at the
-keep rate of ``--assistant-keep-rates`` for the epoch: ``paper`` and ``skip-hard`` keep each pair
-with that probability (``paper`` with ``--assistant-reweight`` weights it ``1 / rate``);
+keep rate of ``--assistant-keep-rates`` for the epoch: ``paper``, ``skip-hard`` and ``swiftlearn`` keep each
+pair with that probability (``paper`` with ``--assistant-reweight`` weights it ``1 / rate``);
 ``infobatch`` marks a random group of pairs as learned, sized so that dropping each with
 probability ``r`` keeps the given rate, and weights its survivors ``1 / (1 - r)``.
 """
@@ -32,7 +35,7 @@ import math
 
 import numpy as np
 
-RULES = ("paper", "infobatch", "skip-hard", "skip-noise")
+RULES = ("paper", "infobatch", "skip-hard", "skip-noise", "swiftlearn")
 
 
 def paper_keep_prob(p_floor, hard_prob):
@@ -60,12 +63,13 @@ class KeepRule:
 
     *assistant* (:class:`assistant.Assistant`) and *tables* (:class:`tokens.PairTables`) give the
     probability of "hard" and each pair's observed losses; *random_rates* ({epoch: keep rate})
-    makes it the random control; *seed* seeds the control's random groups.
+    makes it the random control; *seed* seeds the control's random groups; *noise* and *importance*
+are skip-noise's and swiftlearn's per-pair state.
     """
 
     def __init__(self, assistant, tables, rule="paper", scorer="assistant", base_prob=0.5,
                  warmup_epochs=1, prune_ratio=0.5, reweight=False, reweight_max=4.0,
-                 hard_streak=2, anneal=0.0, max_epoch=0, random_rates=None, seed=1, noise=None):
+                 hard_streak=2, anneal=0.0, max_epoch=0, random_rates=None, seed=1, noise=None, importance=None):
         self.assistant = assistant
         self.tables = tables
         self.rule = rule
@@ -80,6 +84,7 @@ class KeepRule:
         self.random_rates = random_rates
         self.seed = seed
         self.noise = noise  # noise_rule.NoiseWatch (skip-noise)
+        self.importance = importance  # swiftlearn.Importance
 
     def trains_everything(self, epoch):
         """Warm-up and annealing epochs keep every pair with weight 1."""
@@ -97,7 +102,7 @@ class KeepRule:
             return max(self.base_prob, 1.0 - self.assistant.confidence)
         if self.rule == "infobatch":
             return 1.0 - self.prune_ratio
-        return self.base_prob
+        return 0.0 if self.rule == "swiftlearn" else self.base_prob
 
     def decide(self, epoch, ids):
         """(keep probability, weight if kept) of the pairs *ids* in *epoch*, float64 arrays."""
@@ -114,6 +119,8 @@ class KeepRule:
             return self._prune(self._learned(ids))
         if self.rule == "skip-noise":
             return self.noise.keep_prob(ids, self.base_prob), ones
+        if self.rule == "swiftlearn":
+            return self.importance.keep_prob(ids), ones
         skipped = self.assistant.hard_streaks(ids) >= self.hard_streak
         return np.where(skipped, self.base_prob, 1.0), ones
 

@@ -28,6 +28,7 @@ from .options import fail, tell_errors
 from .plan import Batcher
 from .progress import TrainingProgress
 from .rules import RULES
+from .swiftlearn import SwiftLearnConfig
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def option(default, text):
 
 
 @dataclass
-class AutoAssistTranslationConfig(TranslationConfig, NoiseRuleConfig):
+class AutoAssistTranslationConfig(TranslationConfig, NoiseRuleConfig, SwiftLearnConfig):
     assistant_off: bool = option(
         False, "train on every pair, exactly like --task translation (the baseline)")
     assistant_base_prob: float = option(
@@ -66,7 +67,10 @@ class AutoAssistTranslationConfig(TranslationConfig, NoiseRuleConfig):
         "observations (noisy data), re-checked with probability base_prob; skip-noise = skip "
         "pairs whose noise evidence passes --assistant-noise-threshold (copies, wrong language, "
         "templated duplicates, length ratio, the Boss's contrast: noisy corpora), re-checked "
-        "with probability base_prob")
+        "with probability base_prob; swiftlearn = after the warm-up, train on the "
+        "--assistant-swiftlearn-keep share of the pairs the Boss finds most important (its loss "
+        "in forward passes without backward over every pair, measured again every "
+        "--assistant-swiftlearn-interval epochs)")
     assistant_scorer: ChoiceEnum(["assistant", "last-loss", "random"]) = option(
         "assistant", "what says a pair is hard: the Assistant's prediction; its last seen loss "
         "against the running mean (last-loss; never seen = hard); or random, the control: the "
@@ -133,6 +137,7 @@ class AutoAssistTranslationTask(TranslationTask):
         super().__init__(cfg, src_dict, tgt_dict)
         self.training = False  # set once fairseq-train's trainer loads the training split
         self.autoassist = None  # built for fairseq-train's training split
+        self.boss = None  # (model, criterion) built for this task: swiftlearn measures with them
         self.progress = TrainingProgress()  # saved with the training iterator
         self._checked = False  # options.check_training ran
 
@@ -151,7 +156,8 @@ class AutoAssistTranslationTask(TranslationTask):
             parent.check_parent(start, utils.split_paths(self.cfg.data)[0],
                                 (self.cfg.source_lang, self.cfg.target_lang),
                                 {"source": self.src_dict, "target": self.tgt_dict})
-        return super().build_model(cfg, from_checkpoint)
+        self.boss = (super().build_model(cfg, from_checkpoint), self.boss and self.boss[1])
+        return self.boss[0]
 
     @tell_errors
     def build_criterion(self, cfg, from_checkpoint=False):
@@ -160,6 +166,7 @@ class AutoAssistTranslationTask(TranslationTask):
             fail(f"--task autoassist_translation needs per-sentence losses from its criterion, "
                  f"which {type(criterion).__name__} does not give: use --criterion "
                  f"autoassist_label_smoothed_cross_entropy, or --assistant-off for the baseline")
+        self.boss = (self.boss and self.boss[0], criterion)
         return criterion
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
@@ -197,7 +204,8 @@ class AutoAssistTranslationTask(TranslationTask):
             self._checked = True
         if self._plans(dataset):
             if self.autoassist is None:
-                self.autoassist = AutoAssist(self.cfg, dataset, self.src_dict, self.tgt_dict)
+                self.autoassist = AutoAssist(self.cfg, dataset, self.src_dict, self.tgt_dict,
+                                             boss=lambda: self.boss)
             self.autoassist.use(dataset, batcher, seed)
             itr = AutoAssistEpochBatchIterator(self.autoassist, self.progress, **common)
         elif self._trains_on(dataset):  # the baseline (--assistant-off)

@@ -20,13 +20,15 @@ checks it is current); every other fairseq flag works as in stock fairseq.
 
 def groups():
     """[(title, [(flag, default, choices, help)])]: the task's flags (``--task
-    autoassist_translation``; those of the skip-noise rule apart) and those of ``--lr-scheduler
-    autoassist_cosine``."""
+    autoassist_translation``; those of the skip-noise and swiftlearn rules apart) and those of
+    ``--lr-scheduler autoassist_cosine``."""
     from fairseq_autoassist.noise_rule import NoiseRuleConfig
     from fairseq_autoassist.schedule import AutoAssistCosineConfig
+    from fairseq_autoassist.swiftlearn import SwiftLearnConfig
     from fairseq_autoassist.task import AutoAssistTranslationConfig
 
-    noise = {f.name for f in dataclasses.fields(NoiseRuleConfig)}
+    apart = {f.name for config in (NoiseRuleConfig, SwiftLearnConfig)
+             for f in dataclasses.fields(config)}
 
     def rows(config, keep):
         out = []
@@ -41,8 +43,9 @@ def groups():
 
     return [("`--task autoassist_translation`",
              rows(AutoAssistTranslationConfig,
-                  lambda n: n.startswith("assistant_") and n not in noise)),
+                  lambda n: n.startswith("assistant_") and n not in apart)),
             ("`--assistant-rule skip-noise`", rows(NoiseRuleConfig, lambda n: True)),
+            ("`--assistant-rule swiftlearn`", rows(SwiftLearnConfig, lambda n: True)),
             ("`--lr-scheduler autoassist_cosine` (needs `--max-epoch` and "
              "`--task autoassist_translation`)",
              rows(AutoAssistCosineConfig, lambda n: True))]

@@ -40,7 +40,11 @@ from .presets import PRESETS
 
 QUALITY = {"valid_nll": -1, "bleu": +1}  # sign: +1 when higher is better
 AXES = ("trained_target_tokens", "wall_seconds")
-# extra_forward_tokens: target tokens of the skip-noise rule's forward passes without backward
+# extra_forward_tokens: target tokens of the skip-noise and swiftlearn rules' forward passes
+# without backward; a forward pass costs about a third of a training step, so where a run made
+# any, the savings and the figure also use the compute axis: trained + a third of the forward
+COMPUTE = "compute_tokens"
+FORWARD_COST = 1 / 3
 COLUMNS = common.COLUMNS + ["rule", "budget", "epochs", "weight_mean", "extra_forward_tokens"]
 
 
@@ -169,8 +173,8 @@ def saving(baselines, run_row, quality, axis):
     ref = [b for b in baselines if b["budget"] == 1.0]
     if not ref:
         raise CurveError("the protocol needs the baseline at budget 1 (--budgets must include 1)")
-    x_ref, x_run = ref[0][axis], run_row[axis]
-    points = [(b[axis], b) for b in baselines]
+    x_ref, x_run = value(ref[0], axis), value(run_row, axis)
+    points = [(value(b, axis), b) for b in baselines]
     x_f, where = frontier_compute(points, quality, run_row[quality])
     sign = QUALITY[quality]
     out = {"where": where, "ratio_1.0": x_run / x_ref,
@@ -185,6 +189,20 @@ def saving(baselines, run_row, quality, axis):
     return out
 
 
+def axes(rows):
+    """The compute axes of *rows*: :data:`AXES`, led by the compute axis where a run made
+    forward passes without backward."""
+    return ((COMPUTE,) if any(r.get("extra_forward_tokens") for r in rows) else ()) + AXES
+
+
+def value(row, axis):
+    """The run's compute on *axis* (the compute axis: its trained target tokens plus
+    :data:`FORWARD_COST` times its forward-only tokens)."""
+    if axis == COMPUTE:
+        return row["trained_target_tokens"] + FORWARD_COST * row.get("extra_forward_tokens", 0)
+    return row[axis]
+
+
 def savings(rows, seeds):
     """{name: {quality: {axis: {"per_seed": {seed: saving dict}, "mean", "min", "max"}}}}."""
     out = {}
@@ -193,7 +211,7 @@ def savings(rows, seeds):
         out[name] = {}
         for quality in QUALITY:
             out[name][quality] = {}
-            for axis in AXES:
+            for axis in axes(rows):
                 per_seed = {}
                 for s in seeds:
                     base = [r for r in rows if r["seed"] == s and r["run"] == "baseline"]
@@ -225,26 +243,28 @@ def flatness(rows, seeds):
 # ------------------------------------------------------------------------------------ the report
 def plot(rows, seeds, path, title):
     plt = common.pyplot()
-    panels = [("trained_target_tokens", "valid_nll"), ("wall_seconds", "valid_nll"),
-              ("trained_target_tokens", "bleu"), ("wall_seconds", "bleu")]
+    tokens = axes(rows)[0]  # the compute axis where a run made forward-only passes
+    panels = [(tokens, "valid_nll"), ("wall_seconds", "valid_nll"), (tokens, "bleu"),
+              ("wall_seconds", "bleu")]
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     names = sorted({r["name"] for r in rows if r["run"] != "baseline"})
     markers = "osD^vP*X"
     for ax, (x, y) in zip(axes.flat, panels):
         for i, s in enumerate(seeds):
             base = sorted((r for r in rows if r["seed"] == s and r["run"] == "baseline"),
-                          key=lambda r: r[x])
-            ax.plot([r[x] for r in base], [r[y] for r in base], "-", color="black",
+                          key=lambda r: value(r, x))
+            ax.plot([value(r, x) for r in base], [r[y] for r in base], "-", color="black",
                     alpha=0.35 + 0.65 / len(seeds), marker="|",
                     label="baseline frontier (each seed)" if i == 0 else None)
             for r in base:
-                ax.annotate(f"{r['budget']:g}", (r[x], r[y]), fontsize=7, alpha=0.6)
+                ax.annotate(f"{r['budget']:g}", (value(r, x), r[y]), fontsize=7, alpha=0.6)
             for j, name in enumerate(names):
                 mine = [r for r in rows if r["seed"] == s and r["name"] == name]
                 if mine:
-                    ax.scatter([mine[0][x]], [mine[0][y]], marker=markers[j % len(markers)],
+                    ax.scatter([value(mine[0], x)], [mine[0][y]], marker=markers[j % len(markers)],
                                color=f"C{j}", label=name if i == 0 else None, zorder=3)
         ax.set_xlabel({"trained_target_tokens": "trained target tokens",
+                       COMPUTE: "compute: trained target tokens + ⅓ forward-only tokens",
                        "wall_seconds": "training wall seconds"}[x])
         ax.set_ylabel({"valid_nll": "valid NLL (bits/token, lower is better)",
                        "bleu": "test BLEU"}[y])
@@ -264,6 +284,8 @@ def fmt_saving(v):
 
 
 SAME = 0.005  # savings within ±0.5% count as none
+WHAT = {"trained_target_tokens": "tokens", COMPUTE: "compute"}
+LESS = {"trained_target_tokens": "fewer tokens", COMPUTE: "less compute"}
 
 
 def at_a_glance(summary):
@@ -274,22 +296,25 @@ def at_a_glance(summary):
         if r["run"] == "baseline":
             continue
         ref = [b for b in summary["rows"] if b["seed"] == r["seed"] and b.get("budget") == 1.0][0]
-        s = summary["savings"][r["name"]]["valid_nll"]["trained_target_tokens"]["per_seed"].get(
-            str(r["seed"]))
+        axis = axes(summary["rows"])[0]
+        s = summary["savings"][r["name"]]["valid_nll"][axis]["per_seed"].get(str(r["seed"]))
         if s is None or s["saving"] is None:
             verdict = "no saving measured"
         elif s["saving"] > SAME:
-            verdict = (f"saves {fmt_saving(s)} of the tokens the baseline needs for that quality "
-                       f"(its frontier)")
+            verdict = (f"saves {fmt_saving(s)} of the {WHAT[axis]} the baseline needs for that "
+                       f"quality (its frontier)")
         elif s["saving"] < -SAME:
             verdict = (f"below the baseline's frontier: {fmt_saving(s)} saving, i.e. the baseline "
-                       f"reaches that quality with fewer tokens")
+                       f"reaches that quality with {LESS[axis]}")
         else:
             verdict = (f"on the baseline's frontier: {fmt_saving(s)} saving (within "
                        f"±{100 * SAME:.1f}%), i.e. no saving")
+        forward = (f" (+ {r['extra_forward_tokens'] / ref['trained_target_tokens']:.2f}× in "
+                   f"forward-only passes: {value(r, COMPUTE) / value(ref, COMPUTE):.2f}× its compute)"
+                   if axis == COMPUTE else "")
         lines.append(
             f"- seed {r['seed']} {r['name']}: {r['trained_target_tokens'] / ref['trained_target_tokens']:.2f}× "
-            f"the baseline's tokens and {r['wall_seconds'] / ref['wall_seconds']:.2f}× its "
+            f"the baseline's tokens{forward} and {r['wall_seconds'] / ref['wall_seconds']:.2f}× its "
             f"training time, valid NLL {r['valid_nll'] - ref['valid_nll']:+.3f} bits, BLEU "
             f"{r['bleu'] - ref['bleu']:+.2f} (baseline: {ref['valid_nll']:.3f} bits, "
             f"{ref['bleu']:.2f} BLEU); {verdict}")
@@ -377,6 +402,7 @@ def report(args, ctx, infos, evals, machine):
             if info["weight_mean"] else 1.0,
             "keep_rates": " ".join(f"{e['keep_rate']:.2f}" for e in info["epoch_records"]),
             "extra_forward_tokens": sum(e.get("noise_forward_tokens", 0)
+                                        + e.get("swiftlearn_forward_tokens", 0)
                                         for e in info["epoch_records"]),
         })
     rows.sort(key=lambda r: (r["seed"], r["run"] != "baseline", r["budget"] or 0, r["name"]))

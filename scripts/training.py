@@ -76,8 +76,8 @@ def echo_train(line):
 
 
 def parse_train_log(text):
-    """Epochs (keep rates, end updates, fairseq's cumulative train_wall and the skip-noise rule's
-    extra forward tokens from
+    """Epochs (keep rates, end updates, fairseq's cumulative train_wall and the skip-noise and
+    swiftlearn rules' extra forward tokens from
     fairseq's epoch train records: kept pairs count the chunks planned during the epoch too; a
     run without them, the baseline, keeps every pair)
     and the checkpoint write seconds per save."""
@@ -85,7 +85,8 @@ def parse_train_log(text):
     for m in TRAIN_RECORD.finditer(text):
         r = json.loads(m.group(1))
         ends[int(r["epoch"])] = int(float(r["train_num_updates"]))
-        extra[int(r["epoch"])] = int(float(r.get("train_noise_forward_tokens", 0)))
+        extra[int(r["epoch"])] = (int(float(r.get("train_noise_forward_tokens", 0))),
+                                  int(float(r.get("train_swiftlearn_forward_tokens", 0))))
         walls[int(r["epoch"])] = float(r["train_wall"]) if "train_wall" in r else None
         if "train_kept_pairs" in r and "train_candidates" in r:
             plans[int(r["epoch"])] = (int(float(r["train_kept_pairs"])),
@@ -96,7 +97,8 @@ def parse_train_log(text):
         epochs.append({"epoch": e, "kept_pairs": kept, "candidates": cand,
                        "keep_rate": kept / cand if cand else 1.0,
                        "end_updates": ends.get(e),
-                       "noise_forward_tokens": extra.get(e, 0),
+                       "noise_forward_tokens": extra.get(e, (0, 0))[0],
+                       "swiftlearn_forward_tokens": extra.get(e, (0, 0))[1],
                        "train_wall": walls.get(e)})
     writes = [(int(u), float(s)) for u, s in SAVED.findall(text)]
     return epochs, writes

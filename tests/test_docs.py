@@ -103,7 +103,8 @@ def test_the_flag_reference_is_generated_from_the_config():
         if name.startswith("assistant_"):
             assert f"`--{name.replace('_', '-')}" in page, name
     _, out = run(["fairseq-autoassist-flags"])
-    assert "--assistant-rule {paper,infobatch,skip-hard,skip-noise}" in out
+    assert "--assistant-rule {paper,infobatch,skip-hard,skip-noise,swiftlearn}" in out
+    assert "--assistant-rule swiftlearn:\n  --assistant-swiftlearn-keep" in out
 
 
 def test_the_readme_results_table_is_drawn_from_the_committed_records():

@@ -3,6 +3,7 @@ strict JSON (issue 26): each combination by itself, then real fairseq-train and 
 runs."""
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -30,6 +31,7 @@ def test_the_defaults_and_options_read_by_their_rule_warn_of_nothing():
     assert flags(rule="paper", base_prob=0.3, reweight=True, reweight_max=2.0) == []
     assert flags(rule="skip-hard", base_prob=0.2, hard_fraction=0.1, hard_streak=3) == []
     assert flags(rule="skip-noise", base_prob=0.2, noise_threshold=3.0) == []
+    assert flags(rule="swiftlearn", swiftlearn_keep=0.1, swiftlearn_interval=3) == []
     assert flags(scorer="random", keep_rates="rates.json") == []
 
 
@@ -42,6 +44,9 @@ def test_the_defaults_and_options_read_by_their_rule_warn_of_nothing():
     (dict(rule="skip-noise", hard_streak=3), "--assistant-hard-streak"),
     (dict(rule="skip-hard", noise_threshold=3.0), "--assistant-noise-threshold"),
     (dict(noise_contrast_share=0.5), "--assistant-noise-contrast-share"),
+    (dict(rule="swiftlearn", base_prob=0.3), "--assistant-base-prob"),
+    (dict(rule="paper", swiftlearn_keep=0.1), "--assistant-swiftlearn-keep"),
+    (dict(swiftlearn_interval=1), "--assistant-swiftlearn-interval"),
     (dict(keep_rates="rates.json"), "--assistant-keep-rates"),  # the scorer is not random
     (dict(off=True, rule="paper"), "--assistant-rule"),  # nothing of AutoAssist runs
 ])
@@ -54,8 +59,9 @@ def test_a_scorer_the_rule_ignores_is_named():
     scorer but the random control's (issue 35)."""
     assert flags(rule="skip-hard", scorer="last-loss") == ["--assistant-scorer"]
     assert flags(rule="skip-noise", scorer="last-loss") == ["--assistant-scorer"]
+    assert flags(rule="swiftlearn", scorer="last-loss") == ["--assistant-scorer"]
     assert flags(rule="paper", scorer="last-loss") == flags(scorer="last-loss") == []
-    for rule in ("skip-hard", "skip-noise"):
+    for rule in ("skip-hard", "skip-noise", "swiftlearn"):
         assert flags(rule=rule, scorer="random", keep_rates="rates.json") == []
 
 
@@ -65,6 +71,7 @@ ASSISTANT_OWN = dict(features="bow", lr=0.1, l2=0.01, mean="prev-epoch", mean_de
 
 @pytest.mark.parametrize("run, named", [
     (dict(rule="skip-noise"), ASSISTANT_OWN),  # reads no Assistant
+    (dict(rule="swiftlearn"), ASSISTANT_OWN),  # neither
     (dict(rule="paper", scorer="random", keep_rates="rates.json"), ASSISTANT_OWN),
     (dict(rule="skip-noise", scorer="random", keep_rates="rates.json"), ASSISTANT_OWN),
     # reads only each pair's loss streak (kept unless frozen; --assistant-init sets it)
@@ -96,12 +103,13 @@ def test_the_assistants_own_options_are_named_where_no_rule_reads_them(run, name
     ("skip-noise", "noise_contrast_share", 0.5), ("skip-noise", "noise_post_process", "none"),
     ("skip-noise", "base_prob", 0.2), ("paper", "base_prob", 0.2),
     ("skip-hard", "hard_fraction", 0.1), ("skip-hard", "hard_streak", 3),
-    ("paper", "warmup_epochs", 2),
+    ("paper", "warmup_epochs", 2), ("swiftlearn", "swiftlearn_keep", 0.1),
+    ("swiftlearn", "swiftlearn_interval", 1),
 ])
 def test_the_random_control_names_the_rule_options_it_ignores(rule, name, value):
     """The random control keeps random pairs at its keep rates in every epoch: it measures no
-    noise and reads no base probability, warm-up or loss streak, even under the rule that
-    otherwise reads them."""
+    noise or importance and reads no base probability, warm-up or loss streak, even under the
+    rule that otherwise reads them."""
     control = dict(rule=rule, scorer="random", keep_rates="rates.json")
     assert flags(**control) == []
     assert flags(**control, **{name: value}) == ["--assistant-" + name.replace("_", "-")]
@@ -177,3 +185,14 @@ def test_fairseq_train_warns_and_stops_fairseq_validate_never_plans(m30k, tmp_pa
     rc, out = train(m30k, tmp_path / "frozen", *AUTOASSIST, "--max-epoch", "1",
                     "--assistant-freeze", check=False)
     assert rc == 1 and "error: --assistant-freeze without --assistant-init" in out
+
+
+@pytest.mark.parametrize("changed, message", [
+    (dict(swiftlearn_keep=0.0), "--assistant-swiftlearn-keep must be in (0, 1], got 0.0"),
+    (dict(swiftlearn_keep=1.5), "--assistant-swiftlearn-keep must be in (0, 1], got 1.5"),
+    (dict(swiftlearn_interval=-1), "--assistant-swiftlearn-interval must be >= 0, got -1"),
+])
+def test_swiftlearn_values_out_of_range_stop_naming_the_flag(changed, message):
+    options.check_values(config(rule="swiftlearn", swiftlearn_keep=0.1, swiftlearn_interval=0))
+    with pytest.raises(options.AutoAssistError, match=re.escape(message)):
+        options.check_values(config(rule="swiftlearn", **changed))
