@@ -189,7 +189,7 @@ def saving(baselines, run_row, quality, axis):
     return out
 
 
-def axes(rows):
+def compute_axes(rows):
     """The compute axes of *rows*: :data:`AXES`, led by the compute axis where a run made
     forward passes without backward."""
     return ((COMPUTE,) if any(r.get("extra_forward_tokens") for r in rows) else ()) + AXES
@@ -211,7 +211,7 @@ def savings(rows, seeds):
         out[name] = {}
         for quality in QUALITY:
             out[name][quality] = {}
-            for axis in axes(rows):
+            for axis in compute_axes(rows):
                 per_seed = {}
                 for s in seeds:
                     base = [r for r in rows if r["seed"] == s and r["run"] == "baseline"]
@@ -243,7 +243,7 @@ def flatness(rows, seeds):
 # ------------------------------------------------------------------------------------ the report
 def plot(rows, seeds, path, title):
     plt = common.pyplot()
-    tokens = axes(rows)[0]  # the compute axis where a run made forward-only passes
+    tokens = compute_axes(rows)[0]  # the compute axis where a run made forward-only passes
     panels = [(tokens, "valid_nll"), ("wall_seconds", "valid_nll"), (tokens, "bleu"),
               ("wall_seconds", "bleu")]
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
@@ -296,7 +296,7 @@ def at_a_glance(summary):
         if r["run"] == "baseline":
             continue
         ref = [b for b in summary["rows"] if b["seed"] == r["seed"] and b.get("budget") == 1.0][0]
-        axis = axes(summary["rows"])[0]
+        axis = compute_axes(summary["rows"])[0]
         s = summary["savings"][r["name"]]["valid_nll"][axis]["per_seed"].get(str(r["seed"]))
         if s is None or s["saving"] is None:
             verdict = "no saving measured"

@@ -1,6 +1,7 @@
 """The README's results table and figure, from the committed results (the curve.csv files of
 the frontier protocol under docs/): quality against compute on the clean 10k Multi30k subset and
-on the same subset with 20% synthetic noise (3 seeds each, transformer-128, 16 epochs).
+on the same subset with 20% synthetic noise (3 seeds each, transformer-128, 16 epochs), and in
+the table also fine-tuning a Tatoeba parent on that subset (1 seed).
 
     python -m scripts.experiment readme            # rewrite the table in README.md and docs/results.png
     python -m scripts.experiment readme --check    # exit 1 when README.md's table is not current
@@ -14,6 +15,7 @@ from .common import REPO, pyplot
 
 CLEAN = REPO / "docs" / "m30k10k-transformer128" / "curve.csv"
 NOISY = REPO / "docs" / "m30k10k-mixed-transformer128" / "curve.csv"
+FINETUNE = REPO / "docs" / "m30k10k-finetune-transformer128"
 FIGURE = REPO / "docs" / "results.png"
 BEGIN, END = "<!-- results table: python -m scripts.experiment readme -->", "<!-- end of results table -->"
 
@@ -53,7 +55,24 @@ def summary():
         ("20% noise", "`skip-noise`, 16 epochs", pick(noisy, "autoassist", "skip-noise"), base_n),
         ("20% noise", "its random control", pick(noisy, "random", "skip-noise"), base_n),
         ("20% noise", "baseline on the clean subset (the upper bound)", clean_full, base_n),
+        *swiftlearn_rows(),
     ]
+
+
+def swiftlearn_rows():
+    """The table's rows of one seed: fine-tuning, with swiftlearn."""
+    tuned = read(FINETUNE / "curve.csv")
+    full = pick(tuned, "baseline", budget=1.0)
+    base_t = mean(full, "trained_target_tokens")
+    rows = [("fine-tuning, 1 seed", "baseline, 8 epochs", full, base_t),
+            ("fine-tuning, 1 seed", "baseline, 2 epochs", pick(tuned, "baseline", budget=0.25), base_t),
+            ("fine-tuning, 1 seed", "`infobatch`, 8 epochs", pick(tuned, "autoassist", "infobatch"), base_t)]
+    for keep in ("0.1", "0.25"):
+        tagged = read(FINETUNE / f"curve-swiftlearn-keep{keep}.csv")
+        rows += [("fine-tuning, 1 seed", f"`swiftlearn` (keep {keep}), 8 epochs",
+                  pick(tagged, "autoassist", "swiftlearn"), base_t),
+                 ("fine-tuning, 1 seed", "its random control", pick(tagged, "random", "swiftlearn"), base_t)]
+    return rows
 
 
 def table():
@@ -70,9 +89,11 @@ def table():
                    f"{mean(rs, 'valid_nll'):.3f} |")
     out += ["", f"`transformer-128` on a 10k-pair Multi30k de-en subset (clean) and on the same "
             "subset with 20% of its pairs made noisy (`data_prep.corrupt --mixed`), each run's "
-            f"learning rate decayed to 0 at its end; means of {len(seeds)} seeds. Per seed, the "
-            "frontiers and the commands: [docs/README.md](docs/README.md) (clean), "
-            "[docs/noise.md](docs/noise.md) (noise).", "", END]
+            f"learning rate decayed to 0 at its end; means of {len(seeds)} seeds, except the rows "
+            "marked 1 seed. Fine-tuning: a parent trained 3 epochs on Tatoeba de-en (stock "
+            "`--task translation`), fine-tuned on the same 10k subset encoded with its "
+            "vocabulary. Per seed, the frontiers and the commands: [docs/README.md](docs/README.md) "
+            "(clean, fine-tuning), [docs/noise.md](docs/noise.md) (noise).", "", END]
     return "\n".join(out)
 
 

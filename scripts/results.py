@@ -66,8 +66,9 @@ def portable(command):
     return out
 
 
-# flags that only say where a run writes what it records, not how it trains
-OUTPUT_ONLY = ("--assistant-plan-dir",)
+# flags that only say where a run writes what it records, not how it trains (a run of another
+# experiment's --work, e.g. a baseline beside a new rule, is reused by --reuse)
+OUTPUT_ONLY = ("--assistant-plan-dir", "--save-dir")
 
 
 def training_command(command):

@@ -281,3 +281,30 @@ def test_at_a_glance_says_saves_on_or_below_the_frontier():
                              "reaches that quality with fewer tokens")
     assert lines[0].startswith("- seed 1 a: 0.80× the baseline's tokens and 0.90× its training "
                                "time, valid NLL +0.100 bits, BLEU -1.00")
+
+
+def test_forward_only_passes_count_a_third_on_the_compute_axis():
+    """A run that made forward passes without backward (skip-noise, swiftlearn) is placed on the
+    frontier by its compute: trained target tokens plus a third of its forward-only tokens; runs
+    without any keep the token and wall axes only."""
+    from scripts import frontier
+
+    base = [{"run": "baseline", "name": f"baseline-{b}", "seed": 1, "budget": b,
+             "trained_target_tokens": t,
+             "extra_forward_tokens": 0, "wall_seconds": t / 10, "valid_nll": nll, "bleu": bleu}
+            for b, t, nll, bleu in ((0.5, 500, 3.5, 28.0), (1.0, 1000, 3.0, 30.0))]
+    run = {"run": "autoassist", "name": "swiftlearn", "seed": 1, "budget": None,
+           "trained_target_tokens": 300, "extra_forward_tokens": 600, "wall_seconds": 60.0,
+           "valid_nll": 3.25, "bleu": 29.0}
+    assert frontier.compute_axes(base) == frontier.AXES
+    assert frontier.compute_axes(base + [run])[0] == "compute_tokens"
+    # the baseline reaches 3.25 bits at 750 tokens; the run spent 300 + 600 / 3 = 500
+    s = frontier.saving(base, run, "valid_nll", "compute_tokens")
+    assert s["where"] == "inside" and abs(s["saving"] - (1 - 500 / 750)) < 1e-12
+    assert abs(frontier.saving(base, run, "valid_nll", "trained_target_tokens")["saving"]
+               - (1 - 300 / 750)) < 1e-12
+    savings = frontier.savings(base + [run], [1])
+    lines = frontier.at_a_glance({"rows": base + [run], "savings": savings})
+    assert lines[0].startswith("- seed 1 swiftlearn: 0.30× the baseline's tokens (+ 0.60× in "
+                               "forward-only passes: 0.50× its compute) and 0.60× its training")
+    assert "saves +33.3% of the compute the baseline needs" in lines[0]
