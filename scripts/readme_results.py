@@ -1,7 +1,7 @@
 """The README's results table and figure, from the committed results (the curve.csv files of
 the frontier protocol under docs/): quality against compute on the clean 10k Multi30k subset and
 on the same subset with 20% synthetic noise (3 seeds each, transformer-128, 16 epochs), and in
-the table also fine-tuning a Tatoeba parent on that subset (1 seed).
+the table also swiftlearn on the clean subset and fine-tuning a Tatoeba parent on it (1 seed).
 
     python -m scripts.experiment readme            # rewrite the table in README.md and docs/results.png
     python -m scripts.experiment readme --check    # exit 1 when README.md's table is not current
@@ -16,6 +16,7 @@ from .common import REPO, pyplot
 CLEAN = REPO / "docs" / "m30k10k-transformer128" / "curve.csv"
 NOISY = REPO / "docs" / "m30k10k-mixed-transformer128" / "curve.csv"
 FINETUNE = REPO / "docs" / "m30k10k-finetune-transformer128"
+SWIFTLEARN = REPO / "docs" / "m30k10k-swiftlearn-transformer128" / "curve.csv"
 FIGURE = REPO / "docs" / "results.png"
 BEGIN, END = "<!-- results table: python -m scripts.experiment readme -->", "<!-- end of results table -->"
 
@@ -60,11 +61,15 @@ def summary():
 
 
 def swiftlearn_rows():
-    """The table's rows of one seed: fine-tuning, with swiftlearn."""
+    """The table's rows of one seed: swiftlearn on the clean subset, and fine-tuning."""
+    clean = read(SWIFTLEARN)
+    base_c = mean(pick(clean, "baseline", budget=1.0), "trained_target_tokens")
     tuned = read(FINETUNE / "curve.csv")
     full = pick(tuned, "baseline", budget=1.0)
     base_t = mean(full, "trained_target_tokens")
-    rows = [("fine-tuning, 1 seed", "baseline, 8 epochs", full, base_t),
+    rows = [("clean, 1 seed", "`swiftlearn` (keep 0.5), 16 epochs", pick(clean, "autoassist", "swiftlearn"), base_c),
+            ("clean, 1 seed", "its random control", pick(clean, "random", "swiftlearn"), base_c),
+            ("fine-tuning, 1 seed", "baseline, 8 epochs", full, base_t),
             ("fine-tuning, 1 seed", "baseline, 2 epochs", pick(tuned, "baseline", budget=0.25), base_t),
             ("fine-tuning, 1 seed", "`infobatch`, 8 epochs", pick(tuned, "autoassist", "infobatch"), base_t)]
     for keep in ("0.1", "0.25"):
