@@ -91,8 +91,8 @@ class PairState:
                                         Ranks.rounds(max_pairs)).cpu().numpy())
         failed = [rank for rank, (ids, _, _) in enumerate(every) if (np.asarray(ids) < 0).any()]
         if failed:
-            fail(f"rank {ranks.rank} stops: the skip-noise rolled-source extra forward pass failed on "
-                 f"rank(s) {failed} (the traceback is in its log), and every rank stops with it")
+            fail(f"rank {ranks.rank} stops: the skip-noise rolled-source extra forward pass failed "
+                 f"on rank(s) {failed} (the traceback is in its log), and every rank stops with it")
         with lock:
             for ids, gains, ntokens in every:
                 self.noise.learn(ids, gains, ntokens)

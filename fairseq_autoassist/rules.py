@@ -25,10 +25,11 @@ Warm-up epochs (``--assistant-warmup-epochs``) and annealing epochs (the last
 ``--assistant-anneal`` fraction of ``--max-epoch``) keep every pair with weight 1.
 
 The random control (``--assistant-scorer random``) follows the same rule on a random set, at the
-keep rate of ``--assistant-keep-rates`` for the epoch: ``paper``, ``skip-hard`` and ``swiftlearn`` keep each
-pair with that probability (``paper`` with ``--assistant-reweight`` weights it ``1 / rate``);
-``infobatch`` marks a random group of pairs as learned, sized so that dropping each with
-probability ``r`` keeps the given rate, and weights its survivors ``1 / (1 - r)``.
+keep rate of ``--assistant-keep-rates`` for the epoch: ``paper``, ``skip-hard`` and
+``swiftlearn`` keep each pair with that probability (``paper`` with ``--assistant-reweight``
+weights it ``1 / rate``); ``infobatch`` marks a random group of pairs as learned, sized so that
+dropping each with probability ``r`` keeps the given rate, and weights its survivors
+``1 / (1 - r)``.
 """
 
 import math
@@ -63,13 +64,14 @@ class KeepRule:
 
     *assistant* (:class:`assistant.Assistant`) and *tables* (:class:`tokens.PairTables`) give the
     probability of "hard" and each pair's observed losses; *random_rates* ({epoch: keep rate})
-    makes it the random control; *seed* seeds the control's random groups; *noise* and *importance*
-are skip-noise's and swiftlearn's per-pair state.
+    makes it the random control; *seed* seeds the control's random groups; *noise* and
+    *importance* are skip-noise's and swiftlearn's per-pair state.
     """
 
     def __init__(self, assistant, tables, rule="paper", scorer="assistant", base_prob=0.5,
                  warmup_epochs=1, prune_ratio=0.5, reweight=False, reweight_max=4.0,
-                 hard_streak=2, anneal=0.0, max_epoch=0, random_rates=None, seed=1, noise=None, importance=None):
+                 hard_streak=2, anneal=0.0, max_epoch=0, random_rates=None, seed=1, noise=None,
+                 importance=None):
         self.assistant = assistant
         self.tables = tables
         self.rule = rule

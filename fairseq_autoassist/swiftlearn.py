@@ -75,7 +75,7 @@ class Importance:
 
     def due(self, epoch):
         """Whether *epoch*'s start measures every pair's importance."""
-        first = self.warmup_epochs + 1
+        first = self.warmup_epochs + 1  # the first epoch after the warm-up
         if epoch < first or epoch == self.measured_epoch:
             return False
         return epoch == first or (self.interval > 0 and (epoch - first) % self.interval == 0)
@@ -116,12 +116,8 @@ class Importance:
         order = np.lexsort((np.arange(n), -score))  # highest first, then by id
         kept = np.zeros(n, dtype=bool)
         kept[order[:int(math.ceil(self.keep * n))]] = True
-        self.returned = int((kept & ~self.kept).sum()) if self.measured_epoch > self.first else 0
+        self.returned = int((kept & ~self.kept).sum())  # 0 at the first: every pair was kept
         self.kept = kept
-
-    @property
-    def first(self):
-        return self.warmup_epochs + 1
 
     def keep_prob(self, ids):
         """1 for a kept pair of *ids*, 0 for a dropped one."""
@@ -137,7 +133,8 @@ class Importance:
         return checksum(self.loss, self.kept, self.measured_epoch, self.forward_tokens)
 
     def state_dict(self):
-        return {"loss": torch.from_numpy(self.loss.copy()), "kept": torch.from_numpy(self.kept.copy()),
+        return {"loss": torch.from_numpy(self.loss.copy()),
+                "kept": torch.from_numpy(self.kept.copy()),
                 "measured_epoch": self.measured_epoch, "returned": self.returned,
                 "epoch": self.epoch, "forward_tokens": self.forward_tokens,
                 "epoch_forward_tokens": self.epoch_forward_tokens}
@@ -148,7 +145,8 @@ class Importance:
             raise ValueError(f"swiftlearn state of {len(loss)} pairs, the corpus has {len(self)}")
         self.loss = loss.astype(np.float32)
         self.kept = state["kept"].numpy().astype(bool)
-        for key in ("measured_epoch", "returned", "epoch", "forward_tokens", "epoch_forward_tokens"):
+        for key in ("measured_epoch", "returned", "epoch", "forward_tokens",
+                    "epoch_forward_tokens"):
             setattr(self, key, int(state[key]))
 
 

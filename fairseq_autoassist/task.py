@@ -137,7 +137,7 @@ class AutoAssistTranslationTask(TranslationTask):
         super().__init__(cfg, src_dict, tgt_dict)
         self.training = False  # set once fairseq-train's trainer loads the training split
         self.autoassist = None  # built for fairseq-train's training split
-        self.boss = None  # (model, criterion) built for this task: swiftlearn measures with them
+        self.boss_model = self.boss_criterion = None  # built for this task: swiftlearn measures
         self.progress = TrainingProgress()  # saved with the training iterator
         self._checked = False  # options.check_training ran
 
@@ -156,8 +156,8 @@ class AutoAssistTranslationTask(TranslationTask):
             parent.check_parent(start, utils.split_paths(self.cfg.data)[0],
                                 (self.cfg.source_lang, self.cfg.target_lang),
                                 {"source": self.src_dict, "target": self.tgt_dict})
-        self.boss = (super().build_model(cfg, from_checkpoint), self.boss and self.boss[1])
-        return self.boss[0]
+        self.boss_model = super().build_model(cfg, from_checkpoint)
+        return self.boss_model
 
     @tell_errors
     def build_criterion(self, cfg, from_checkpoint=False):
@@ -166,7 +166,7 @@ class AutoAssistTranslationTask(TranslationTask):
             fail(f"--task autoassist_translation needs per-sentence losses from its criterion, "
                  f"which {type(criterion).__name__} does not give: use --criterion "
                  f"autoassist_label_smoothed_cross_entropy, or --assistant-off for the baseline")
-        self.boss = (self.boss and self.boss[0], criterion)
+        self.boss_criterion = criterion
         return criterion
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
@@ -205,7 +205,7 @@ class AutoAssistTranslationTask(TranslationTask):
         if self._plans(dataset):
             if self.autoassist is None:
                 self.autoassist = AutoAssist(self.cfg, dataset, self.src_dict, self.tgt_dict,
-                                             boss=lambda: self.boss)
+                                             boss=lambda: (self.boss_model, self.boss_criterion))
             self.autoassist.use(dataset, batcher, seed)
             itr = AutoAssistEpochBatchIterator(self.autoassist, self.progress, **common)
         elif self._trains_on(dataset):  # the baseline (--assistant-off)
