@@ -128,7 +128,8 @@ def parse_args(argv):
     parser.add_argument("--tag", default="", metavar="T",
                         help="name this invocation's curve.csv, summary.* and curve.png "
                              "curve-T.csv, summary-T.*, curve-T.png (another invocation into the "
-                             "same --out); its records in runs.jsonl carry the tag")
+                             "same --out); its records in runs.jsonl carry the tag; with "
+                             "--epochs, curve.png then shows every invocation in --out")
     parser.add_argument("--reuse", action="append", default=[], metavar="DIR",
                         help="reuse the runs recorded in DIR/runs.jsonl (another experiment's "
                              "results) that have the same command and keep rates, without "

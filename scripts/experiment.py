@@ -29,6 +29,8 @@ COMMANDS = {
                                  "noisy frontiers (table and figure)"),
     "kinds": ("noise_kinds", "each kind of noise alone (table and figure)"),
     "tables": ("noise_tables", "the benchmark tables of docs/noise.md"),
+    "figure": ("frontier_figure", "one frontier figure of every invocation (--tag) recorded in a "
+                                  "results folder (its curve.png)"),
     "readme": ("readme_results", "the README's results table and docs/results.png"),
     "bench": ("bench", "what AutoAssist costs (docs/performance.md)"),
     "scale": ("report_scale", "the data report on a WMT14-sized synthetic corpus"),

@@ -33,7 +33,7 @@ import statistics
 
 import numpy as np
 
-from . import common, labels, results, training
+from . import common, frontier_figure, labels, results, training
 from .common import CurveError, log
 from .evaluation import evaluate_checkpoint
 from .presets import PRESETS
@@ -441,6 +441,8 @@ def report(args, ctx, infos, evals, machine):
     common.write_results(out, [dict(r, budget="" if r["budget"] is None else r["budget"])
                                for r in rows], COLUMNS, summary, summary_markdown, evals,
                          records, args.tag)
+    if args.tag or len(frontier_figure.invocations(out)) > 1:
+        log(f"wrote {frontier_figure.write(out)} (every invocation in {out})")
 
 
 def run_record(args, ctx, seed, name, info, evaluation):

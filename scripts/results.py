@@ -8,7 +8,8 @@ An experiment directory holds:
   evaluated checkpoint (the columns of :data:`scripts.common.COLUMNS`);
 * ``summary.json`` and ``summary.md`` (``summary-<tag>.*``): the commands, the git commit, the
   machine, the sacreBLEU signature and the tables;
-* ``curve.png`` (``curve-<tag>.png``): the figure;
+* ``curve.png`` (``curve-<tag>.png``): the figure; of the frontier protocol with tagged
+  invocations, ``curve.png`` shows them all (scripts/frontier_figure.py);
 * ``runs.jsonl``: one JSON record per run, the per-run facts the tables need:
   ``{"tag", "seed", "name", "train", "evals", ...}`` where ``train`` is the run's training record
   (command, per-epoch keep rates and end updates, checkpoints with trained target tokens and wall

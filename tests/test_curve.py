@@ -308,3 +308,33 @@ def test_forward_only_passes_count_a_third_on_the_compute_axis():
     assert lines[0].startswith("- seed 1 swiftlearn: 0.30× the baseline's tokens (+ 0.60× in "
                                "forward-only passes: 0.50× its compute) and 0.60× its training")
     assert "saves +33.3% of the compute the baseline needs" in lines[0]
+
+
+def test_figure_of_every_invocation_in_a_results_folder(tmp_path):
+    """An untagged and a tagged invocation into one folder (the tagged one reused the untagged
+    one's baselines): one figure with each baseline budget once and every rule run, the tagged
+    ones named by their tag (less the rule's name it repeats)."""
+    from scripts import frontier_figure
+
+    columns = ["run", "seed", "budget", "rule", "trained_target_tokens", "wall_seconds",
+               "valid_nll", "bleu", "extra_forward_tokens"]
+    base = [["baseline", 1, b, "", t, t / 10, nll, bleu, 0]
+            for b, t, nll, bleu in ((0.5, 500, 3.5, 28.0), (1.0, 1000, 3.0, 30.0))]
+    for tag, runs in (("", [["autoassist", 1, "", "infobatch", 700, 70, 3.2, 29.0, 0],
+                            ["random", 1, "", "infobatch", 700, 70, 3.3, 28.5, 0]]),
+                      ("swiftlearn-keep0.1", [["autoassist", 1, "", "swiftlearn", 100, 20, 3.9, 20.0, 900],
+                                   ["random", 1, "", "swiftlearn", 100, 10, 3.8, 21.0, 0]])):
+        sfx = f"-{tag}" if tag else ""
+        with open(tmp_path / f"curve{sfx}.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(columns)
+            w.writerows(base + runs)
+        (tmp_path / f"summary{sfx}.json").write_text(json.dumps(
+            {"config": {"arch": "tiny", "data_name": "d", "epochs": 8}}))
+    rows = frontier_figure.rows_of(tmp_path)
+    assert sorted(r["name"] for r in rows) == [
+        "baseline-0.5", "baseline-1", "infobatch", "infobatch-random",
+        "swiftlearn [keep0.1]", "swiftlearn-random [keep0.1]"]
+    assert [r["extra_forward_tokens"] for r in rows if r["name"] == "swiftlearn [keep0.1]"] == [900]
+    png = frontier_figure.write(tmp_path)
+    assert png == tmp_path / "curve.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
