@@ -12,6 +12,8 @@ import csv
 import json
 from pathlib import Path
 
+from . import results
+
 NUMBERS = ("trained_target_tokens", "wall_seconds", "valid_nll", "bleu", "extra_forward_tokens")
 
 
@@ -52,16 +54,15 @@ def write(out):
     from . import frontier  # which imports this module
 
     out = Path(out)
-    rows = rows_of(out)
+    rows, found = rows_of(out), invocations(out)
     if not rows:
         raise SystemExit(f"figure: no curve*.csv in {out}")
-    first = invocations(out)[0][1]
-    config = json.loads(first.with_name(first.name.replace("curve", "summary", 1)
-                                        .replace(".csv", ".json")).read_text())["config"]
+    summary = out / f"summary{results.suffix(found[0][0])}.json"
+    config = json.loads(summary.read_text())["config"]
     path = out / "curve.png"
     frontier.plot(rows, sorted({r["seed"] for r in rows}), path,
                   f"{config['arch']} on {config['data_name']}, E = {config['epochs']} epochs: "
-                  f"the {len(invocations(out))} invocations in {out.name}\n(a run of a tagged "
+                  f"the {len(found)} invocations in {out.name}\n(a run of a tagged "
                   f"invocation: name [tag])")
     return path
 
