@@ -1,7 +1,8 @@
 """The README's results table and figure, from the committed results (the curve.csv files of
 the frontier protocol under docs/): quality against compute on the clean 10k Multi30k subset and
 on the same subset with 20% synthetic noise (3 seeds each, transformer-128, 16 epochs), and in
-the table also swiftlearn on the clean subset and fine-tuning a Tatoeba parent on it (1 seed).
+the table also swiftlearn on the clean subset, fine-tuning a Tatoeba parent on it, and Tatoeba
+from scratch (1 seed each).
 
     python -m scripts.experiment readme            # rewrite the table in README.md and docs/results.png
     python -m scripts.experiment readme --check    # exit 1 when README.md's table is not current
@@ -17,6 +18,7 @@ CLEAN = REPO / "docs" / "m30k10k-transformer128" / "curve.csv"
 NOISY = REPO / "docs" / "m30k10k-mixed-transformer128" / "curve.csv"
 FINETUNE = REPO / "docs" / "m30k10k-finetune-transformer128"
 SWIFTLEARN = REPO / "docs" / "m30k10k-swiftlearn-transformer128" / "curve.csv"
+TATOEBA = REPO / "docs" / "tatoeba-transformer128" / "curve.csv"
 FIGURE = REPO / "docs" / "results.png"
 BEGIN, END = "<!-- results table: python -m scripts.experiment readme -->", "<!-- end of results table -->"
 
@@ -57,6 +59,7 @@ def summary():
         ("20% noise", "its random control", pick(noisy, "random", "skip-noise"), base_n),
         ("20% noise", "baseline on the clean subset (the upper bound)", clean_full, base_n),
         *swiftlearn_rows(),
+        *tatoeba_rows(),
     ]
 
 
@@ -72,12 +75,23 @@ def swiftlearn_rows():
             ("fine-tuning, 1 seed", "baseline, 8 epochs", full, base_t),
             ("fine-tuning, 1 seed", "baseline, 2 epochs", pick(tuned, "baseline", budget=0.25), base_t),
             ("fine-tuning, 1 seed", "`infobatch`, 8 epochs", pick(tuned, "autoassist", "infobatch"), base_t)]
-    for keep in ("0.1", "0.25"):
-        tagged = read(FINETUNE / f"curve-swiftlearn-keep{keep}.csv")
-        rows += [("fine-tuning, 1 seed", f"`swiftlearn` (keep {keep}), 8 epochs",
-                  pick(tagged, "autoassist", "swiftlearn"), base_t),
-                 ("fine-tuning, 1 seed", "its random control", pick(tagged, "random", "swiftlearn"), base_t)]
-    return rows
+    tagged = read(FINETUNE / "curve-swiftlearn-keep0.1.csv")
+    return rows + [("fine-tuning, 1 seed", "`swiftlearn` (keep 0.1), 8 epochs",
+                    pick(tagged, "autoassist", "swiftlearn"), base_t),
+                   ("fine-tuning, 1 seed", "its random control", pick(tagged, "random", "swiftlearn"), base_t)]
+
+
+def tatoeba_rows():
+    """The table's rows of Tatoeba from scratch (seed 1): the baseline, and each rule."""
+    rows = read(TATOEBA)
+    full = pick(rows, "baseline", budget=1.0)
+    base = mean(full, "trained_target_tokens")
+    return [("Tatoeba, 1 seed", "baseline, 8 epochs", full, base),
+            ("Tatoeba, 1 seed", "baseline, 6 epochs", pick(rows, "baseline", budget=0.75), base),
+            ("Tatoeba, 1 seed", "`infobatch`, 8 epochs", pick(rows, "autoassist", "infobatch"), base),
+            ("Tatoeba, 1 seed", "`paper`, 8 epochs", pick(rows, "autoassist", "paper"), base),
+            ("Tatoeba, 1 seed", "its random control", pick(rows, "random", "paper"), base),
+            ("Tatoeba, 1 seed", "`swiftlearn` (keep 0.5), 8 epochs", pick(rows, "autoassist", "swiftlearn"), base)]
 
 
 def table():
@@ -97,8 +111,9 @@ def table():
             f"learning rate decayed to 0 at its end; means of {len(seeds)} seeds, except the rows "
             "marked 1 seed. Fine-tuning: a parent trained 3 epochs on Tatoeba de-en (stock "
             "`--task translation`), fine-tuned on the same 10k subset encoded with its "
-            "vocabulary. Per seed, the frontiers and the commands: [docs/README.md](docs/README.md) "
-            "(clean, fine-tuning), [docs/noise.md](docs/noise.md) (noise).", "", END]
+            "vocabulary. Tatoeba: `transformer-128` from scratch on 165k Tatoeba de-en pairs, 8 "
+            "epochs. Per seed, the frontiers and the commands: [docs/README.md](docs/README.md) "
+            "(clean, fine-tuning, Tatoeba), [docs/noise.md](docs/noise.md) (noise).", "", END]
     return "\n".join(out)
 
 
