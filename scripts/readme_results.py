@@ -88,13 +88,13 @@ def tatoeba_rows():
     rows = read(TATOEBA / "curve.csv")
     tagged = read(TATOEBA / "curve-paper-3seeds.csv")
     n = len({r["seed"] for r in tagged})
-    seeds = f"Tatoeba, {n} seed{'s' if n > 1 else ''}"
+    seeds_label = f"Tatoeba, {n} seed{'s' if n > 1 else ''}"
     full = pick(tagged, "baseline", budget=1.0)
     base = mean(full, "trained_target_tokens")
-    return [(seeds, "baseline, 8 epochs", full, base),
-            (seeds, "baseline, 6 epochs", pick(tagged, "baseline", budget=0.75), base),
-            (seeds, "`paper`, 8 epochs", pick(tagged, "autoassist", "paper"), base),
-            (seeds, "its random control", pick(tagged, "random", "paper"), base),
+    return [(seeds_label, "baseline, 8 epochs", full, base),
+            (seeds_label, "baseline, 6 epochs", pick(tagged, "baseline", budget=0.75), base),
+            (seeds_label, "`paper`, 8 epochs", pick(tagged, "autoassist", "paper"), base),
+            (seeds_label, "its random control", pick(tagged, "random", "paper"), base),
             ("Tatoeba, 1 seed", "`infobatch`, 8 epochs", pick(rows, "autoassist", "infobatch"), base),
             ("Tatoeba, 1 seed", "`swiftlearn` (keep 0.5), 8 epochs", pick(rows, "autoassist", "swiftlearn"), base)]
 
